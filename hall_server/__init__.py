@@ -1,0 +1,1 @@
+"""The hall server: queue engine, storage, REST API, real time, pages and CLI."""

@@ -1,0 +1,273 @@
+"""The REST API under /api/v1 (contract in DESIGN.md); handlers are thin over HallApp."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from hall_server.application import Actor, HallApp
+from hall_server.auth import Auth, Unauthorized, require
+from hall_server.domain.errors import DomainError, InvalidInput
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+STAFF = ("clerk", "supervisor", "admin")
+SUPERVISORS = ("supervisor", "admin")
+
+
+class BadRequest(DomainError):
+    """The request cannot be read at all (not JSON, not an object)."""
+
+    code = "bad_request"
+    status = 400
+
+
+def hall_app() -> HallApp:
+    """The application object of the running server."""
+    return current_app.extensions["hall"]
+
+
+def auth() -> Auth:
+    return current_app.extensions["hall_auth"]
+
+
+def actor() -> Actor | None:
+    """The caller behind the Authorization header, if any."""
+    if "actor" not in g:
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        g.actor = auth().resolve(token)
+    return g.actor
+
+
+def error(status: int, code: str, message: str) -> tuple[Response, int]:
+    """The contract's error body."""
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def body() -> dict[str, Any]:
+    """The JSON object sent, or an empty one when there is no body; 400 for anything else."""
+    if not request.get_data(cache=True):
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object", "invalid_json")
+    return data
+
+
+def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = False,
+          max_len: int = 200) -> Any:
+    """One typed field of the body, with a 422 naming it when it is wrong."""
+    if name not in data or data[name] is None:
+        if required:
+            raise InvalidInput(f"{name} is required", "missing_field")
+        return None
+    value = data[name]
+    if isinstance(value, bool) and kind in (int, (int,)):
+        raise InvalidInput(f"{name} must be {getattr(kind, '__name__', kind)}", "invalid_field")
+    if not isinstance(value, kind):
+        raise InvalidInput(f"{name} must be {getattr(kind, '__name__', str(kind))}", "invalid_field")
+    if isinstance(value, str) and (len(value) > max_len or (required and not value.strip())):
+        raise InvalidInput(f"{name} must be 1 to {max_len} characters", "invalid_field")
+    return value
+
+
+def register_errors(app: Any) -> None:
+    """Every error is JSON under /api; domain errors map to their 4xx; anything else is a bug."""
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        return error(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+        return exc
+
+    @app.errorhandler(Exception)
+    def _bug(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error(500, "internal", "internal error (a bug): it has been logged")
+
+
+# ----- auth ------------------------------------------------------------------------------
+@bp.post("/auth/login")
+def login():
+    data = body()
+    username = field(data, "username", str, required=True, max_len=60)
+    password = field(data, "password", str, required=True, max_len=200)
+    token, user = auth().login(username, password)
+    return jsonify({"token": token, "user": user})
+
+
+@bp.post("/auth/logout")
+def logout():
+    header = request.headers.get("Authorization", "")
+    if actor() is None:
+        raise Unauthorized("a bearer token is required")
+    auth().revoke(header[7:].strip())
+    return "", 204
+
+
+@bp.get("/me")
+def me():
+    a = require(actor(), ("clerk", "supervisor", "admin", "back_office") + ("kiosk", "board", "announcer", "printer"))
+    return jsonify({"kind": a.kind, "name": a.name, "role": a.role, "hall": a.hall,
+                    "user_id": a.user_id, "windows": list(a.windows) if a.windows is not None else None})
+
+
+# ----- catalog, tickets -------------------------------------------------------------------
+@bp.get("/halls")
+def list_halls():
+    return jsonify([{"code": h.code, "name": {"ar": h.name_ar, "en": h.name_en}, "kind": h.kind,
+                     "governorate": {"ar": h.governorate_ar, "en": h.governorate_en},
+                     "windows": [w.number for w in h.windows],
+                     "priority_classes": list(h.queue.priority_classes),
+                     "wait_target_minutes": h.queue.wait_target_minutes}
+                    for h in hall_app().settings.halls])
+
+
+@bp.get("/halls/<hall>/services")
+def services(hall: str):
+    return jsonify(hall_app().services_overview(hall))
+
+
+@bp.get("/halls/<hall>/sectors")
+def sectors(hall: str):
+    hall_app().hall(hall)
+    return jsonify([{"code": s.code, "name": {"ar": s.name_ar, "en": s.name_en}}
+                    for s in hall_app().settings.catalog.sectors])
+
+
+@bp.post("/halls/<hall>/tickets")
+def issue(hall: str):
+    who = require(actor(), ("kiosk",) + STAFF, hall)
+    data = body()
+    key = request.headers.get("Idempotency-Key")
+    ticket, created = hall_app().issue_ticket(
+        hall, field(data, "service", str, required=True, max_len=40),
+        priority=field(data, "priority", str, max_len=20),
+        request_file=field(data, "request_file", str, max_len=32),
+        phone=field(data, "phone", str, max_len=15),
+        idempotency_key=key, actor=who)
+    resp = jsonify(ticket)
+    resp.headers["Location"] = f"/api/v1/tickets/{ticket['token']}"
+    return resp, 201 if created else 200
+
+
+@bp.get("/tickets/<token>")
+def ticket(token: str):
+    return jsonify(hall_app().ticket_by_token(token))
+
+
+@bp.post("/tickets/<token>/cancel")
+def cancel(token: str):
+    return jsonify(hall_app().cancel(token))
+
+
+# ----- windows ------------------------------------------------------------------------------
+def _n(number: str) -> int:
+    if not number.isdigit() or not 1 <= int(number) <= 999:
+        raise InvalidInput("window must be a number from 1 to 999", "invalid_window")
+    return int(number)
+
+
+@bp.get("/halls/<hall>/windows")
+def windows_list(hall: str):
+    require(actor(), STAFF, hall)
+    h = hall_app().hall(hall)
+    return jsonify([hall_app().window_view(hall, w.number) for w in h.windows])
+
+
+@bp.get("/halls/<hall>/windows/<number>")
+def window_get(hall: str, number: str):
+    require(actor(), STAFF, hall)
+    return jsonify(hall_app().window_view(hall, _n(number)))
+
+
+@bp.post("/halls/<hall>/windows/<number>/call-next")
+def call_next(hall: str, number: str):
+    who = require(actor(), STAFF, hall)
+    ticket = hall_app().call_next(hall, _n(number), who)
+    if ticket is None:
+        return "", 204
+    return jsonify(ticket)
+
+
+@bp.post("/halls/<hall>/windows/<number>/call")
+def call_specific(hall: str, number: str):
+    who = require(actor(), STAFF, hall)
+    data = body()
+    return jsonify(hall_app().call_specific(hall, _n(number), field(data, "ticket", str, required=True, max_len=16),
+                                            field(data, "reason", str, max_len=300), who))
+
+
+@bp.post("/halls/<hall>/windows/<number>/<action>")
+def window_action(hall: str, number: str, action: str):
+    who = require(actor(), STAFF, hall)
+    app, n = hall_app(), _n(number)
+    data = body()
+    if action == "recall":
+        return jsonify(app.recall(hall, n, who))
+    if action == "start":
+        return jsonify(app.start(hall, n, who))
+    if action == "complete":
+        return jsonify(app.complete(hall, n, who, field(data, "outcome", str, max_len=24) or "served"))
+    if action == "no-show":
+        return jsonify(app.no_show(hall, n, who))
+    if action == "park":
+        return jsonify(app.park(hall, n, who))
+    if action == "transfer":
+        return jsonify(app.transfer(hall, n, who, service=field(data, "service", str, max_len=40),
+                                    to_window=field(data, "window", int),
+                                    ticket_ref=field(data, "ticket", str, max_len=16)))
+    if action in ("sign-in", "sign-out", "pause", "resume"):
+        return jsonify(app.set_window_state(hall, n, action.replace("-", "_"), who))
+    if action in ("open", "close"):
+        require(who, SUPERVISORS)
+        return jsonify(app.set_window_state(hall, n, action, who))
+    return error(404, "not_found", f"no window action {action!r}")
+
+
+@bp.put("/halls/<hall>/windows/<number>/services")
+def window_services(hall: str, number: str):
+    who = require(actor(), SUPERVISORS, hall)
+    data = body()
+    codes = field(data, "services", list, required=True)
+    if not all(isinstance(c, str) for c in codes):
+        raise InvalidInput("services must be a list of service codes", "invalid_field")
+    return jsonify(hall_app().set_window_services(hall, _n(number), codes, who))
+
+
+# ----- boards and supervisors -------------------------------------------------------------
+@bp.get("/halls/<hall>/board")
+def board(hall: str):
+    return jsonify(hall_app().board(hall))
+
+
+@bp.get("/halls/<hall>/queue")
+def queue(hall: str):
+    return jsonify(hall_app().queue_state(hall))
+
+
+@bp.put("/halls/<hall>/board/message")
+def board_message(hall: str):
+    who = require(actor(), SUPERVISORS, hall)
+    hall_app().set_board_message(hall, field(body(), "message", str, max_len=200), who)
+    return jsonify(hall_app().board(hall))
+
+
+@bp.get("/halls/<hall>/stats")
+def stats(hall: str):
+    require(actor(), SUPERVISORS, hall)
+    return jsonify(hall_app().stats(hall))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from hall_server.openapi import document
+    return jsonify(document())

@@ -1,0 +1,216 @@
+"""The `hall-server` command: init, run, demo, user add, device add, check-config."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger("hall_server")
+
+DEMO_PASSWORD = "demo-pass-2026"
+DEMO_DEVICES = (("kiosk-1", "kiosk"), ("board-1", "board"), ("announcer-1", "announcer"),
+                ("printer-1", "printer"))
+
+
+def _early_async_mode(argv: Sequence[str]) -> str | None:
+    """The async mode a `run`/`demo` will use, read before anything imports sockets or threads."""
+    if not argv or argv[0] not in ("run", "demo"):
+        return None
+    mode = os.environ.get("HALL_ASYNC_MODE", "gevent")
+    for i, arg in enumerate(argv):
+        if arg == "--async-mode" and i + 1 < len(argv):
+            mode = argv[i + 1]
+        elif arg.startswith("--async-mode="):
+            mode = arg.split("=", 1)[1]
+    return mode
+
+
+def _patch(mode: str | None) -> None:
+    """Monkey-patch the standard library for gevent/eventlet before the app is imported."""
+    if mode == "gevent":
+        from gevent import monkey
+        monkey.patch_all()
+    elif mode == "eventlet":
+        import eventlet
+        eventlet.monkey_patch()
+
+
+def _settings(args: argparse.Namespace, **extra: Any):
+    from config import load_settings
+    overrides = {k: v for k, v in {
+        "database_url": getattr(args, "database_url", None), "port": getattr(args, "port", None),
+        "host": getattr(args, "host", None), "async_mode": getattr(args, "async_mode", None),
+        "data_dir": getattr(args, "data_dir", None), **extra}.items() if v is not None}
+    return load_settings(**overrides)
+
+
+def _engine(settings):
+    from hall_server.migrate import upgrade
+    from hall_server.storage import make_engine
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return engine
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create or upgrade the database and the configured halls' rows."""
+    from hall_server.application import HallApp
+    settings = _settings(args)
+    engine = _engine(settings)
+    HallApp(settings, engine).ensure_halls()
+    print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+    print(f"halls: {', '.join(h.code for h in settings.halls)}")
+    return 0
+
+
+def _serve(settings, banner: str | None = None) -> int:
+    from hall_server.factory import create_app
+    from hall_server.realtime import socketio
+    _engine(settings).dispose()
+    app = create_app(settings)
+    if banner:
+        print(banner, flush=True)
+    print(f"hall-server listening on http://{settings.host}:{settings.port} "
+          f"(async_mode={settings.async_mode})", flush=True)
+    kwargs: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_output": False}
+    if settings.async_mode == "threading":
+        kwargs["allow_unsafe_werkzeug"] = True
+    socketio.run(app, **kwargs)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Serve the API, pages and Socket.IO."""
+    return _serve(_settings(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """One hall on SQLite with the seeded catalog, demo staff and devices; prints the URLs."""
+    from hall_server.application import HallApp
+    from hall_server.auth import Auth
+    data_dir = Path(args.data_dir or "var/demo").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = _settings(args, data_dir=data_dir,
+                         database_url=args.database_url or f"sqlite:///{data_dir / 'demo.db'}")
+    engine = _engine(settings)
+    HallApp(settings, engine).ensure_halls()
+    auth = Auth(engine)
+    hall = settings.halls[0]
+    tokens_file = data_dir / "devices.txt"
+    if not tokens_file.exists():
+        for username, role, name in [("admin", "admin", "مدير النظام"), ("supervisor", "supervisor", "مشرف القاعة")] + \
+                [(f"clerk{i}", "clerk", f"موظف الشباك {i}") for i in range(1, len(hall.windows) + 1)]:
+            auth.add_user(username, DEMO_PASSWORD, role, name)
+        lines = [f"{name} {auth.add_device(hall.code, name, role)}" for name, role in DEMO_DEVICES]
+        tokens_file.write_text("\n".join(lines) + "\n")
+    tokens = dict(line.split() for line in tokens_file.read_text().splitlines() if line.strip())
+    base = settings.public_url
+    banner = "\n".join([
+        f"Demo hall: {hall.name_en} ({hall.code}), {len(hall.windows)} windows, "
+        f"{len(settings.catalog.services)} services",
+        f"  kiosk:       {base}/kiosk/{hall.code}?device={tokens['kiosk-1']}",
+        f"  board:       {base}/board/{hall.code}?device={tokens['board-1']}",
+        f"  counter:     {base}/counter/{hall.code}   (clerk1..clerk{len(hall.windows)} / {DEMO_PASSWORD})",
+        f"  supervisor:  {base}/supervisor/{hall.code}   (supervisor / {DEMO_PASSWORD})",
+        f"  API:         {base}/api/v1/openapi.json",
+        f"  device tokens are in {tokens_file}",
+    ])
+    return _serve(settings, banner)
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Create a staff account."""
+    from hall_server.auth import Auth
+    settings = _settings(args)
+    windows = [int(w) for w in args.windows.split(",")] if args.windows else None
+    uid = Auth(_engine(settings)).add_user(args.username, args.password, args.role, args.full_name or "",
+                                           windows=windows)
+    print(f"user {args.username} ({args.role}) created with id {uid}")
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    """Create a device token; it is printed once and stored only as a hash."""
+    from hall_server.auth import Auth
+    settings = _settings(args)
+    settings.hall(args.hall)
+    token = Auth(_engine(settings)).add_device(args.hall, args.name, args.role)
+    print(token)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Load every config file and report what the server would run with."""
+    settings = _settings(args)
+    for h in settings.halls:
+        print(f"hall {h.code}: {h.name_en} — {len(h.windows)} windows, tz {h.timezone}, "
+              f"strategy {h.queue.strategy} ({h.source})")
+    print(f"catalog: {len(settings.catalog.sectors)} sectors, {len(settings.catalog.services)} services")
+    print(f"database: {settings.database_url.split('@')[-1]}")
+    print(f"async_mode: {settings.async_mode}; message_queue: {settings.message_queue or 'none'}")
+    print("config OK")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="hall-server", description="Queue and kiosk server for service halls.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--database-url", help="overrides HALL_DATABASE_URL")
+        sp.add_argument("--data-dir", help="overrides HALL_DATA_DIR")
+        return sp
+
+    common(sub.add_parser("init", help=cmd_init.__doc__)).set_defaults(fn=cmd_init)
+    for name, fn in (("run", cmd_run), ("demo", cmd_demo)):
+        sp = common(sub.add_parser(name, help=fn.__doc__))
+        sp.add_argument("--host")
+        sp.add_argument("--port", type=int)
+        sp.add_argument("--async-mode", choices=("gevent", "eventlet", "threading"))
+        sp.set_defaults(fn=fn)
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="user_cmd", required=True)
+    ua = common(user.add_parser("add", help=cmd_user_add.__doc__))
+    ua.add_argument("username")
+    ua.add_argument("--password", required=True)
+    ua.add_argument("--role", required=True, choices=("clerk", "supervisor", "admin", "back_office"))
+    ua.add_argument("--full-name")
+    ua.add_argument("--windows", help="comma-separated window numbers a clerk may use")
+    ua.set_defaults(fn=cmd_user_add)
+    device = sub.add_parser("device", help="device tokens").add_subparsers(dest="device_cmd", required=True)
+    da = common(device.add_parser("add", help=cmd_device_add.__doc__))
+    da.add_argument("name")
+    da.add_argument("--hall", required=True)
+    da.add_argument("--role", required=True, choices=("kiosk", "board", "announcer", "printer"))
+    da.set_defaults(fn=cmd_device_add)
+    common(sub.add_parser("check-config", help=cmd_check_config.__doc__)).set_defaults(fn=cmd_check_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _patch(_early_async_mode(argv))
+    logging.basicConfig(level=os.environ.get("HALL_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    from config import ConfigError
+    from hall_server.domain.errors import DomainError
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"error: unknown {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json."""
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"$ref": "#/components/responses/Error"}
+_BEARER = [{"bearer": []}]
+
+
+def _op(summary: str, ok: dict[str, Any] | None = None, body: dict[str, Any] | None = None,
+        auth: bool = True, errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422),
+        extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary,
+                          "responses": {**(ok or {"200": {"description": "OK"}}),
+                                        **{str(code): _ERR for code in errors}}}
+    if auth:
+        op["security"] = _BEARER
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if extra:
+        op.update(extra)
+    return op
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props, "additionalProperties": True}
+
+
+_S = {"type": "string"}
+_I = {"type": "integer"}
+_TICKET = {"200": {"description": "ticket", "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/Ticket"}}}}}
+_HALL = {"name": "hall", "in": "path", "required": True, "schema": _S}
+_WIN = {"name": "number", "in": "path", "required": True, "schema": _I}
+
+
+def document() -> dict[str, Any]:
+    """Build the document (cheap; built per request so it always matches the code)."""
+    win_params = {"parameters": [_HALL, _WIN]}
+    paths: dict[str, Any] = {
+        "/auth/login": {"post": _op("Log in; returns a bearer token", body=_obj(
+            ["username", "password"], username=_S, password=_S), auth=False)},
+        "/auth/logout": {"post": _op("Revoke the caller's token", ok={"204": {"description": "done"}})},
+        "/me": {"get": _op("Who the bearer token belongs to")},
+        "/halls": {"get": _op("Halls served by this server", auth=False)},
+        "/halls/{hall}/sectors": {"get": _op("Sectors of the catalog", auth=False,
+                                             extra={"parameters": [_HALL]})},
+        "/halls/{hall}/services": {"get": _op(
+            "Catalog with waiting count, open windows and estimated wait", auth=False,
+            extra={"parameters": [_HALL]})},
+        "/halls/{hall}/tickets": {"post": _op(
+            "Issue a ticket (kiosk device or staff); Idempotency-Key makes retries return the same ticket",
+            ok={"201": {"description": "issued", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Ticket"}}}},
+                "200": {"description": "the ticket issued earlier with this Idempotency-Key"}},
+            body=_obj(["service"], service=_S, priority={"enum": ["elderly", "disabled", "pregnant",
+                                                                  "appointment"]},
+                      request_file=_S, phone={"type": "string", "pattern": "^[0-9]{8,15}$"}),
+            extra={"parameters": [_HALL, {"name": "Idempotency-Key", "in": "header", "schema": _S}]})},
+        "/tickets/{token}": {"get": _op("Public view of a ticket (no personal data)", ok=_TICKET, auth=False,
+                                        extra={"parameters": [{"name": "token", "in": "path",
+                                                               "required": True, "schema": _S}]})},
+        "/tickets/{token}/cancel": {"post": _op("The citizen cancels a waiting ticket", ok=_TICKET, auth=False,
+                                                extra={"parameters": [{"name": "token", "in": "path",
+                                                                       "required": True, "schema": _S}]})},
+        "/halls/{hall}/windows": {"get": _op("Every window with current ticket and waiting list",
+                                             extra={"parameters": [_HALL]})},
+        "/halls/{hall}/windows/{number}": {"get": _op("One window", extra=win_params)},
+        "/halls/{hall}/windows/{number}/call-next": {"post": _op(
+            "Call the next ticket by the call policy", ok={**_TICKET, "204": {"description": "nothing waiting"}},
+            extra=win_params)},
+        "/halls/{hall}/windows/{number}/call": {"post": _op(
+            "Call a named ticket out of order (reason required) or resume a parked one", ok=_TICKET,
+            body=_obj(["ticket"], ticket=_S, reason=_S), extra=win_params)},
+        "/halls/{hall}/windows/{number}/services": {"put": _op(
+            "Change the window's services and their order (supervisor)",
+            body=_obj(["services"], services={"type": "array", "items": _S}), extra=win_params)},
+        "/halls/{hall}/board": {"get": _op("What a display board shows now, with seq", auth=False,
+                                           extra={"parameters": [_HALL]})},
+        "/halls/{hall}/board/message": {"put": _op("Set the boards' message line (supervisor)",
+                                                   body=_obj([], message=_S), extra={"parameters": [_HALL]})},
+        "/halls/{hall}/queue": {"get": _op("Waiting counts and estimates per service, with seq", auth=False,
+                                           extra={"parameters": [_HALL]})},
+        "/halls/{hall}/stats": {"get": _op("Live indicators (supervisor)", extra={"parameters": [_HALL]})},
+    }
+    for action, summary in (("recall", "Call the current ticket again (past the limit: no-show)"),
+                            ("start", "Start serving the current ticket"),
+                            ("complete", "Complete the current ticket with an outcome"),
+                            ("no-show", "Mark the current ticket a no-show"),
+                            ("park", "Put the current ticket aside"),
+                            ("transfer", "Transfer the current (or a named) ticket to a service or a window"),
+                            ("sign-in", "Clerk signs in to the window"), ("sign-out", "Clerk signs out"),
+                            ("pause", "Pause: the window takes no calls"), ("resume", "Resume after a pause"),
+                            ("open", "Open the window (supervisor)"), ("close", "Close the window (supervisor)")):
+        body = None
+        if action == "complete":
+            body = _obj([], outcome={"enum": ["served", "referred", "incomplete_documents", "rejected",
+                                              "info_only"]})
+        elif action == "transfer":
+            body = _obj([], service=_S, window=_I, ticket=_S)
+        paths[f"/halls/{{hall}}/windows/{{number}}/{action}"] = {"post": _op(summary, body=body, extra=win_params)}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Hall queue system API", "version": "1",
+                 "description": "Tickets, windows, boards and live indicators of one-stop-shop service halls. "
+                                "Real-time events: Socket.IO, see DESIGN.md."},
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["error"], "properties": {"error": _obj(
+                    ["code", "message"], code=_S, message=_S)}}}}}},
+            "schemas": {"Ticket": _obj(
+                ["id", "number", "service", "status", "token", "track_url", "position", "eta_seconds",
+                 "issued_at", "window"],
+                id=_I, number=_S, service=_S, status={"enum": ["waiting", "called", "serving", "parked",
+                                                               "done", "no_show", "cancelled"]},
+                token=_S, track_url=_S, position={"type": ["integer", "null"]},
+                eta_seconds={"type": ["integer", "null"]}, issued_at=_S, window={"type": ["integer", "null"]})},
+        },
+    }

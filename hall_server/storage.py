@@ -1,0 +1,210 @@
+"""Persistence: the schema, the engine (SQLite WAL or PostgreSQL) and the unit of work."""
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import (
+    JSON, Boolean, Column, Date, DateTime, Engine, ForeignKey, Index, Integer, MetaData, String,
+    Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, text,
+)
+from sqlalchemy.engine import Connection
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+halls = Table(
+    "halls", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("seq", Integer, nullable=False, default=0),  # last real-time event number of the hall
+    Column("board_message", Text, nullable=True),
+)
+
+windows = Table(
+    "windows", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hall", String(40), ForeignKey("halls.code"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("state", String(10), nullable=False, default="closed"),  # open | paused | closed
+    Column("clerk_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("services", JSON, nullable=False),  # ordered service codes, changeable live
+    Column("priority_streak", Integer, nullable=False, default=0),
+    Column("changed_at", UTCDateTime, nullable=True),
+    UniqueConstraint("hall", "number", name="uq_windows_hall_number"),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("hall", String(40), primary_key=True),
+    Column("prefix", String(4), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hall", String(40), ForeignKey("halls.code"), nullable=False),
+    Column("prefix", String(4), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("priority", String(16), nullable=True),
+    Column("status", String(12), nullable=False),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),  # original issue time: keeps place on transfer
+    Column("called_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("window", Integer, nullable=True),  # the window holding or last holding it
+    Column("target_window", Integer, nullable=True),  # set when transferred to one window
+    Column("recall_count", Integer, nullable=False, default=0),
+    Column("outcome", String(24), nullable=True),
+    Column("phone", String(20), nullable=True),
+    Column("request_file", String(32), nullable=True),
+    Column("eta_at_issue", Integer, nullable=True),
+    Column("people_ahead_at_issue", Integer, nullable=True),
+    Column("device", String(60), nullable=True),
+    Column("idempotency_key", String(80), nullable=True),
+    UniqueConstraint("hall", "prefix", "day", "seq", name="uq_tickets_number"),
+    UniqueConstraint("hall", "idempotency_key", name="uq_tickets_idempotency"),
+)
+# The database itself guarantees that a window holds at most one active ticket.
+Index("ix_tickets_one_active_per_window", tickets.c.hall, tickets.c.window, unique=True,
+      sqlite_where=text("status IN ('called', 'serving')"),
+      postgresql_where=text("status IN ('called', 'serving')"))
+Index("ix_tickets_waiting", tickets.c.hall, tickets.c.status, tickets.c.service, tickets.c.queued_at)
+
+ticket_events = Table(
+    "ticket_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hall", String(40), nullable=False),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=True),
+    Column("kind", String(24), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("service", String(40), nullable=True),
+    Column("window", Integer, nullable=True),
+    Column("actor", String(80), nullable=True),
+    Column("seq", Integer, nullable=True),
+    Column("data", JSON, nullable=True),
+)
+Index("ix_ticket_events_hall_at", ticket_events.c.hall, ticket_events.c.at)
+Index("ix_ticket_events_ticket", ticket_events.c.ticket_id)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(60), nullable=False, unique=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("role", String(20), nullable=False),  # clerk | supervisor | admin | back_office
+    Column("full_name", String(120), nullable=False, default=""),
+    Column("halls", JSON, nullable=True),  # hall codes this user works in; null = all
+    Column("windows", JSON, nullable=True),  # window numbers a clerk may use; null = any
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("kind", String(10), nullable=False),  # staff | device
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("role", String(20), nullable=False),
+    Column("hall", String(40), nullable=True),
+    Column("device_name", String(60), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("last_seen_at", UTCDateTime, nullable=True),
+)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for writes so writers queue instead of failing."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=FULL")  # a committed ticket survives a power cut
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("hall_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create the engine for a database URL, tuned for the hall's short write transactions."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=20, max_overflow=20, **kwargs)
+        _sqlite_setup(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_size=20, max_overflow=30, pool_pre_ping=True, **kwargs)
+
+
+def is_postgres(engine: Engine) -> bool:
+    """True when the database has row locks with SKIP LOCKED."""
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: committed on success, rolled back on any error."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(hall_write=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_tx(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction with a consistent view."""
+    with engine.connect() as conn:
+        with conn.begin():
+            yield conn
+
+
+def dumps(value: Any) -> str:
+    """JSON text for logs and the event stream (Arabic kept readable)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
