@@ -1,4 +1,4 @@
-"""The spoken call as an ordered list of cacheable parts (phrase, letter, number, phrase, window)."""
+"""The spoken call as an ordered list of parts: phrase, letter, number, phrase, window."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Wording:
 
 @dataclass(frozen=True)
 class Part:
-    """One clip of a call: a file-safe cache key, its text, language and (optionally) TTS spelling."""
+    """One clip of a call: a file-safe cache key, its text, language and optional TTS spelling."""
 
     key: str
     text: str
@@ -58,7 +58,8 @@ def parse_ticket_number(number: str) -> tuple[str, int]:
 def _number_part(lang: str, n: int) -> Part:
     """The whole number as one part."""
     if lang == "ar":
-        return Part(f"ar/num/{n}", arabic_number_words(n), "ar", arabic_number_words(n, vocalized=True))
+        words, spoken = arabic_number_words(n), arabic_number_words(n, vocalized=True)
+        return Part(f"ar/num/{n}", words, "ar", spoken)
     return Part(f"en/num/{n}", english_number_words(n), "en")
 
 
@@ -71,7 +72,7 @@ def _letter_part(lang: str, letter: str) -> Part:
 def call_parts(
     number: str, window: int, lang: str = "ar", wording: Wording | None = None
 ) -> list[Part]:
-    """Build the parts of a call, in speaking order: ticket phrase, letters, number, window phrase, window."""
+    """Build a call's parts in speaking order: phrase, letters, number, window phrase, window."""
     if lang not in LANGS:
         raise ValueError(f"unsupported language {lang!r}; expected one of {LANGS}")
     if isinstance(window, bool) or not isinstance(window, int) or window < 0:

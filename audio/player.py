@@ -1,4 +1,4 @@
-"""The call player: one worker thread plays calls strictly in order, one at a time, never dropping any."""
+"""The call player: one worker thread plays calls strictly in order, one at a time, none dropped."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ _STOP = object()
 
 
 class CallPlayer:
-    """Play queued call WAVs through a sink, first in first out, so two windows never talk at once."""
+    """Play queued call WAVs through a sink, first in first out: two windows never talk at once."""
 
     def __init__(self, sink: AudioSink) -> None:
         """Start the worker thread for sink."""

@@ -31,7 +31,9 @@ class AudioSink(Protocol):
 class CommandSink:
     """Play through a command-line player such as aplay (ALSA) or paplay (PulseAudio/PipeWire)."""
 
-    def __init__(self, command: str = "aplay", args: list[str] | None = None, slack: float = 10.0) -> None:
+    def __init__(
+        self, command: str = "aplay", args: list[str] | None = None, slack: float = 10.0
+    ) -> None:
         """Use command (with extra args); allow the WAV's duration plus slack seconds to finish."""
         self.command = command
         self.args = list(args) if args is not None else (["-q"] if command == "aplay" else [])
@@ -48,11 +50,13 @@ class CommandSink:
         )
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", "replace").strip()
-            raise RuntimeError(f"{self.command} exited {proc.returncode} playing {label or path}: {stderr}")
+            raise RuntimeError(
+                f"{self.command} exited {proc.returncode} playing {label or path}: {stderr}"
+            )
 
 
 class FileSink:
-    """Model a speaker with a folder: keep a copy of every call and log when it started and ended."""
+    """Model a speaker with a folder: keep a copy of every call and log when it played."""
 
     def __init__(self, folder: Path, speed: float = 1.0) -> None:
         """Write into folder; "play" for the WAV's duration times speed (0 = do not wait)."""
@@ -65,7 +69,7 @@ class FileSink:
         self._seq = max(existing, default=0)
 
     def play(self, path: Path, label: str = "") -> None:
-        """Copy the WAV in as <seq:06d>-<timestamp>.wav, wait its (scaled) duration, log the interval."""
+        """Copy the WAV in as <seq:06d>-<timestamp>.wav, wait its scaled duration, log it."""
         with self._lock:
             self._seq += 1
             seq = self._seq

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import math
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from array import array
@@ -83,7 +82,11 @@ class EspeakEngine:
         cmd = [exe, "-v", voice, "-s", str(self.rate), "-b", "1", "-z", "-w", str(path), "--stdin"]
         try:
             proc = subprocess.run(
-                cmd, input=text.encode("utf-8"), capture_output=True, timeout=self.timeout, check=False
+                cmd,
+                input=text.encode("utf-8"),
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise TTSError(f"espeak-ng timed out after {self.timeout}s") from exc
@@ -92,6 +95,19 @@ class EspeakEngine:
         if proc.returncode != 0 or not Path(path).exists():
             stderr = proc.stderr.decode("utf-8", "replace").strip()
             raise TTSError(f"espeak-ng failed (exit {proc.returncode}, voice {voice}): {stderr}")
+
+
+def _quiet_print(*args: object, **_kwargs: object) -> None:
+    """Stand-in for print() inside pyttsx3's driver: log at DEBUG instead of writing to stdout."""
+    logger.debug("pyttsx3: %s", " ".join(str(arg) for arg in args))
+
+
+def _quieten_driver(engine: object) -> None:
+    """Route the pyttsx3 driver module's print() calls ("Audio saved to ...") to the log."""
+    # A module-level name shadows the builtin for that module only: no process-wide stdout swap.
+    module = sys.modules.get(f"pyttsx3.drivers.{getattr(engine, 'driver_name', '')}")
+    if module is not None and getattr(module, "print", None) is not _quiet_print:
+        module.print = _quiet_print  # type: ignore[attr-defined]
 
 
 class Pyttsx3Engine:
@@ -145,37 +161,41 @@ class Pyttsx3Engine:
         except ImportError as exc:
             result["error"] = TTSUnavailable(f"pyttsx3 is not installed: {exc}")
             return
-        captured = io.StringIO()
         try:
-            # pyttsx3 prints "Audio saved to ..." on stdout; library code must stay quiet.
-            with self._lock, contextlib.redirect_stdout(captured):
+            with self._lock:
                 try:
                     engine = pyttsx3.Engine(self.driver)
                 except Exception as exc:  # noqa: BLE001 - any init failure means "no engine here"
                     raise TTSUnavailable(f"pyttsx3 cannot start: {exc}") from exc
                 try:
+                    _quieten_driver(engine)
                     voice = self.voices.get(lang) or self._pick_voice(
                         engine.getProperty("voices"), lang
                     )
                     engine.setProperty("voice", voice)
                     engine.setProperty("rate", self.rate)
                     engine.save_to_file(text, str(path))
-                    engine.runAndWait()
+                    # Not runAndWait(): in pyttsx3 2.99 it pumps its own endLoop before the
+                    # synthesis starts, which can cancel espeak mid-utterance (clips lose their
+                    # last second now and then) and returns ~10 ms later, before the WAV is
+                    # complete, so espeak may call back into a freed driver (seen: segfault).
+                    # The driver loop ends only when espeak reports the message done.
+                    engine.startLoop()
                 finally:
                     # Drop the engine while holding the lock: its finaliser resets the global
                     # espeak callback, which must not happen while another clip is being made.
                     del engine
         except Exception as exc:  # noqa: BLE001 - reported to the caller's thread
             result["error"] = exc
-        finally:
-            if captured.getvalue().strip():
-                logger.debug("pyttsx3 said: %s", captured.getvalue().strip())
 
     def synthesize(self, text: str, lang: str, path: Path) -> None:
         """Save text spoken in lang to path, giving up after the time limit."""
         result: dict = {}
         worker = threading.Thread(
-            target=self._run, args=(text, lang, Path(path), result), name="pyttsx3-synth", daemon=True
+            target=self._run,
+            args=(text, lang, Path(path), result),
+            name="pyttsx3-synth",
+            daemon=True,
         )
         worker.start()
         worker.join(self.timeout)
@@ -213,7 +233,7 @@ def make_engine(name: str = "pyttsx3", **opts: object) -> TTSEngine:
 
 
 class ClipCache:
-    """Clips for call parts: a recorded voice-pack file if present, else synthesised once and kept."""
+    """Clips for call parts: a voice-pack recording if present, else synthesised once and kept."""
 
     def __init__(self, cache_dir: Path, engine: TTSEngine, voice_pack: Path | None = None) -> None:
         """Keep clips under cache_dir; prefer recordings at <voice_pack>/<key>.wav."""
@@ -318,7 +338,7 @@ def chime_wav(path: Path) -> Path:
 
 @dataclass
 class CallAudio:
-    """One rendered call: the WAV, its length, where each part sits, and whether the voice is missing."""
+    """One rendered call: the WAV, its length, where each part sits, whether voice is missing."""
 
     path: Path
     duration_seconds: float

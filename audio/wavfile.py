@@ -1,4 +1,4 @@
-"""Pure-stdlib WAV helpers: read any PCM WAV into the house format (22050 Hz, mono, 16-bit) and write it."""
+"""Stdlib WAV helpers: read any PCM WAV into the house format (22050 Hz mono 16-bit), write it."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def is_house_format(path: Path) -> bool:
 
 
 def write_wav(path: Path, samples: array) -> None:
-    """Write samples as a house-format WAV atomically (temp file in the same folder, then os.replace)."""
+    """Write samples as a house-format WAV atomically (temp file in the folder, then os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = array("h", samples)
@@ -128,7 +128,7 @@ def rms(samples: array) -> float:
 def trim_silence(
     samples: array, threshold: float = 0.01, lead_ms: int = 20, tail_ms: int = 40
 ) -> array:
-    """Cut leading and trailing near-silence, keeping a short margin so consonants are not clipped."""
+    """Cut leading and trailing near-silence, keeping a margin so soft consonants survive."""
     limit = int(threshold * FULL_SCALE)
     start = next((i for i, s in enumerate(samples) if abs(s) > limit), None)
     if start is None:

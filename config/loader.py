@@ -57,16 +57,16 @@ class Catalog:
     sectors: tuple[Sector, ...]
     services: tuple[ServiceDef, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_code", {s.code: s for s in self.services})
+
     def service(self, code: str) -> ServiceDef:
         """Return the service with this code (KeyError if unknown)."""
-        for s in self.services:
-            if s.code == code:
-                return s
-        raise KeyError(code)
+        return self._by_code[code]  # type: ignore[attr-defined]
 
     @property
     def codes(self) -> frozenset[str]:
-        return frozenset(s.code for s in self.services)
+        return frozenset(self._by_code)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

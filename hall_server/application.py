@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 RECENT_SAMPLES = 10
+DURATIONS_TTL = 15.0  # seconds a hall's recent service times are reused for estimates
 
 
 def utc_now() -> datetime:
@@ -111,6 +114,8 @@ class HallApp:
         self.clock = clock
         self.notifier = notifier or Notifier()
         self._pg = is_postgres(engine)
+        self._durations: dict[str, tuple[float, dict[str, list[float]]]] = {}
+        self._durations_lock = threading.Lock()
 
     # ----- setup -------------------------------------------------------------------------
     def ensure_halls(self) -> None:
@@ -256,8 +261,11 @@ class HallApp:
     def _people_ahead(self, c: Connection, hall: str, service: str, priority: str | None,
                       queued_at: datetime, ticket_id: int | None) -> int:
         """Waiting tickets of the same service that the policy would call before this one."""
-        earlier = or_(tickets.c.queued_at < queued_at,
-                      and_(tickets.c.queued_at == queued_at, tickets.c.id < (ticket_id or 2**62)))
+        if ticket_id is None:  # a ticket being issued now comes after everything already queued
+            earlier = tickets.c.queued_at <= queued_at
+        else:
+            earlier = or_(tickets.c.queued_at < queued_at,
+                          and_(tickets.c.queued_at == queued_at, tickets.c.id < ticket_id))
         if priority is None:
             before = or_(tickets.c.priority.is_not(None), earlier)
         else:
@@ -269,20 +277,25 @@ class HallApp:
             q = q.where(tickets.c.id != ticket_id)
         return c.execute(q).scalar_one()
 
-    def _recent_durations(self, c: Connection, hall: str, service: str | None = None,
-                          since: datetime | None = None) -> dict[str, list[float]]:
-        since = since or (self.clock() - timedelta(hours=12))
+    def _recent_durations(self, c: Connection, hall: str) -> dict[str, list[float]]:
+        """The last service times per service (seconds), cached briefly: they change slowly."""
+        now_m = time.monotonic()
+        with self._durations_lock:
+            hit = self._durations.get(hall)
+            if hit is not None and hit[0] > now_m:
+                return hit[1]
+        since = self.clock() - timedelta(hours=12)
         q = (select(tickets.c.service, tickets.c.called_at, tickets.c.started_at, tickets.c.finished_at)
              .where(tickets.c.hall == hall, tickets.c.status == Status.DONE.value,
                     tickets.c.finished_at >= since)
-             .order_by(tickets.c.finished_at.desc()).limit(400))
-        if service is not None:
-            q = q.where(tickets.c.service == service).limit(RECENT_SAMPLES)
+             .order_by(tickets.c.finished_at.desc()).limit(600))
         out: dict[str, list[float]] = defaultdict(list)
         for r in c.execute(q):
             begin = r.started_at or r.called_at
             if begin and r.finished_at and len(out[r.service]) < RECENT_SAMPLES:
                 out[r.service].append((r.finished_at - begin).total_seconds())
+        with self._durations_lock:
+            self._durations[hall] = (now_m + DURATIONS_TTL, out)
         return out
 
     def _open_windows_for(self, c: Connection, hall: str) -> dict[str, int]:
@@ -296,7 +309,7 @@ class HallApp:
     def _eta(self, c: Connection, hall: HallDef, service: str, ahead: int,
              durations: dict[str, list[float]] | None = None,
              open_counts: dict[str, int] | None = None) -> int | None:
-        durations = durations if durations is not None else self._recent_durations(c, hall.code, service)
+        durations = durations if durations is not None else self._recent_durations(c, hall.code)
         open_counts = open_counts if open_counts is not None else self._open_windows_for(c, hall.code)
         minutes = estimate.service_minutes(durations.get(service, []),
                                            self.settings.catalog.service(service).expected_minutes)

@@ -1,4 +1,4 @@
-"""Ticket printer port (TicketPrinter) and its ESC/POS backends: network, USB, serial, file, none."""
+"""The ticket printer port (TicketPrinter) and its ESC/POS backends: network, USB, serial, file."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ def _tamed_escpos_import() -> Iterator[None]:
     try:
         ESCPOS_CACHE_DIR.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        log.warning("cannot create %s (%s): python-escpos will use the temp folder", ESCPOS_CACHE_DIR, exc)
+        log.warning("cannot create %s (%s): escpos uses the temp folder", ESCPOS_CACHE_DIR, exc)
         yield
         return
     # escpos.capabilities pickles its printer database into this folder instead of /tmp.
@@ -82,7 +83,7 @@ class PrinterError(Exception):
     def __init__(self, kind: PrinterErrorKind, message: str) -> None:
         """Keep the kind for callers (status on the kiosk, alerts) and the human message."""
         if kind not in ERROR_KINDS:
-            raise ValueError(f"PrinterError kind must be one of {sorted(ERROR_KINDS)}, got {kind!r}")
+            raise ValueError(f"PrinterError kind must be in {sorted(ERROR_KINDS)}, got {kind!r}")
         super().__init__(f"{kind}: {message}")
         self.kind: PrinterErrorKind = kind
         self.message = message
@@ -118,7 +119,7 @@ def profile_width(profile: str) -> int | None:
 
 
 def escpos_bytes(img: Image.Image, profile: str = "TM-T88V") -> bytes:
-    """Build the exact ESC/POS job for a ticket image: init, GS v 0 raster image(s), feed and cut."""
+    """Build the exact ESC/POS job for a ticket image: init, GS v 0 raster(s), feed, cut."""
     max_width = profile_width(profile)
     if max_width is not None and img.width > max_width:
         raise PrinterError(
@@ -137,6 +138,18 @@ def escpos_bytes(img: Image.Image, profile: str = "TM-T88V") -> bytes:
     d.image(img, impl="bitImageRaster")
     d.cut()
     return d.output
+
+
+def _unacked_bytes(sock: socket.socket) -> int | None:
+    """Bytes sent but not yet acknowledged by the peer (Linux SIOCOUTQ); None where unknown."""
+    try:
+        import fcntl
+        import termios
+
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (ImportError, AttributeError, OSError):
+        return None
+    return int.from_bytes(raw, sys.byteorder, signed=True)
 
 
 def _decode_paper_status(reply: bytes) -> str:
@@ -209,17 +222,36 @@ class NetworkPrinter:
         log.info("printed %d bytes on %r", len(data), self)
 
     def _send(self, sock: socket.socket, data: bytes) -> None:
-        """Send everything, half-close, and wait a little for the printer to close its side."""
+        """Send everything, half-close, then wait until the printer has taken the whole job."""
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)
-        # A peer that dropped the connection without reading everything answers with a
-        # reset: only reading after the half-close reveals it (sendall alone may succeed).
-        sock.settimeout(self.drain_timeout)
-        try:
-            while sock.recv(1024):
-                pass  # automatic status bytes, if the printer sends any
-        except TimeoutError:
-            log.debug("%r kept the connection open after the job; closing it", self)
+        # sendall() returns once the bytes are in our kernel's buffer, not in the printer. A peer
+        # that hangs up unread answers with a reset, which only a read after the half-close
+        # sees; a printer out of paper stops acknowledging, which the send queue shows.
+        poll = min(self.drain_timeout, 0.1)
+        sock.settimeout(poll)
+        started = last_progress = time.monotonic()
+        last_unacked: int | None = None
+        while True:
+            try:
+                if not sock.recv(1024):
+                    return  # the printer closed its side: it has everything
+                continue  # automatic status bytes, if the printer sends any
+            except TimeoutError:
+                pass
+            now = time.monotonic()
+            unacked = _unacked_bytes(sock)
+            if not unacked:  # 0, or unknown on this platform
+                if now - started >= self.drain_timeout:
+                    log.debug("%r took the whole job and kept the connection open", self)
+                    return
+                continue
+            if last_unacked is None or unacked < last_unacked:
+                last_unacked, last_progress = unacked, now
+            elif now - last_progress >= self.timeout:
+                raise TimeoutError(
+                    f"{unacked} of {len(data)} bytes not taken for {self.timeout:g}s"
+                )
 
     def status(self) -> str:
         """Ask the paper sensor (DLE EOT 4); no answer but a connection means "online"."""
@@ -329,7 +361,9 @@ class UsbPrinter(_EscposDevicePrinter):
         from escpos.printer import usb as escpos_usb
 
         if not escpos_usb.is_usable():
-            raise PrinterError("error", "USB printing needs pyusb (pip install pyusb) and libusb-1.0-0")
+            raise PrinterError(
+                "error", "USB printing needs pyusb (pip install pyusb) and libusb-1.0-0"
+            )
         return escpos_usb.Usb(
             self.vendor_id, self.product_id, timeout=self.timeout_ms,
             in_ep=self.in_ep, out_ep=self.out_ep, profile=self.profile,
@@ -375,7 +409,9 @@ class FilePrinter:
 
     _counter = itertools.count()
 
-    def __init__(self, folder: str | Path, profile: str = "default", width: int = DEFAULT_WIDTH) -> None:
+    def __init__(
+        self, folder: str | Path, profile: str = "default", width: int = DEFAULT_WIDTH
+    ) -> None:
         """Remember the folder (created on first print)."""
         self.folder = Path(folder)
         self.profile = profile
@@ -427,14 +463,19 @@ class NullPrinter:
 
 _BACKEND_KEYS: dict[str, tuple[set[str], set[str]]] = {
     # backend: (required keys, optional keys)
-    "network": ({"host"}, {"port", "timeout", "profile", "width", "drain_timeout", "status_timeout"}),
+    "network": (
+        {"host"},
+        {"port", "timeout", "profile", "width", "drain_timeout", "status_timeout"},
+    ),
     "usb": ({"vendor_id", "product_id"}, {"profile", "width", "timeout_ms", "in_ep", "out_ep"}),
     "serial": ({"devfile"}, {"baudrate", "profile", "width", "timeout"}),
     "file": ({"folder"}, {"profile", "width"}),
     "none": (set(), {"width"}),
 }
 
-_INT_KEYS = {"port", "width", "timeout_ms", "baudrate", "vendor_id", "product_id", "in_ep", "out_ep"}
+_INT_KEYS = {
+    "port", "width", "timeout_ms", "baudrate", "vendor_id", "product_id", "in_ep", "out_ep",
+}
 _FLOAT_KEYS = {"timeout", "drain_timeout", "status_timeout"}
 
 

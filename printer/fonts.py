@@ -88,9 +88,9 @@ def font_path(key: str, dirs: Sequence[Path] | None = None) -> Path:
     )
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=64)
 def get_font(key: str, size: int) -> ImageFont.FreeTypeFont:
-    """Load a registered font at a pixel size with raqm layout (cached)."""
+    """Load a registered font at a pixel size with raqm layout (cached; one thread at a time)."""
     return ImageFont.truetype(
         str(font_path(key)), size=size, layout_engine=ImageFont.Layout.RAQM
     )

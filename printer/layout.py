@@ -1,9 +1,10 @@
-"""Ticket layout: turns a ticket into a 1-bit image at the printer's dot width (Arabic shaped, RTL)."""
+"""Ticket layout: a ticket as a 1-bit image at the printer's dot width (Arabic shaped, RTL)."""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,9 +23,10 @@ WIDTH_TM_T88 = 512
 WIDTH_80MM = 576
 
 _EASTERN = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-# Arabic letters and marks, not the Arabic-Indic digits (those are just numbers to the font choice).
+# Arabic letters and marks, not Arabic-Indic digits (digits alone do not need an Arabic font).
 _ARABIC_RE = re.compile(
-    r"[\u0600-\u065f\u066a-\u06ef\u06fa-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]"
+    "[\u0600-\u065f\u066a-\u06ef\u06fa-\u06ff\u0750-\u077f"
+    "\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]"
 )
 
 # Font preference per kind of line: the first one covering every character of the line wins.
@@ -32,8 +34,13 @@ _ARABIC_FONTS = ("amiri-bold", "naskh-bold", "dejavu-bold")
 _LATIN_FONTS = ("dejavu-bold", "amiri-bold")
 _NUMBER_FONTS = ("dejavu-condensed-bold", "dejavu-bold", "amiri-bold")
 _LATIN_SCALE = 0.8
+# Shaping uses HarfBuzz's default features on purpose: Amiri puts lam-alef in "calt", so
+# turning off its stacked ligatures ("-calt") would also break لا (checked by eye).
 
 Direction = Literal["rtl", "ltr"]
+
+# Cached FreeType faces are shared; FreeType wants one thread per face at a time.
+_RENDER_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,8 @@ def _paragraph(
     key = pick_font(text, _ARABIC_FONTS if arabic else _LATIN_FONTS)
     if not arabic:
         # DejaVu's letters are much larger on the em than Amiri's: match their visual size.
-        max_size, min_size = max(8, round(max_size * _LATIN_SCALE)), max(8, round(min_size * _LATIN_SCALE))
+        max_size = max(8, round(max_size * _LATIN_SCALE))
+        min_size = max(8, round(min_size * _LATIN_SCALE))
     avail = width - 2 * margin - 2 * (inverted_pad or 0)
     sizes = list(range(max_size, min_size - 1, -max(1, max_size // 16)))
     # Up to 20% smaller to save a line; beyond that wrapping keeps the text readable.
@@ -316,7 +324,7 @@ def _qr_block(url: str, width: int, gap_after: int) -> tuple[_Block, int]:
     while box > 1 and n * box > width * 0.60:
         box -= 1
     if box < 3:
-        log.warning("QR for %d-char URL has %d modules: %d px each is hard to scan", len(url), n, box)
+        log.warning("QR of a %d-char URL: %d modules of %d px is hard to scan", len(url), n, box)
     modules = Image.new("L", (n, n), 255)
     modules.putdata([0 if cell else 255 for row in matrix for cell in row])
     code = modules.resize((n * box, n * box), Image.Resampling.NEAREST)
@@ -346,6 +354,13 @@ def render_ticket(
         # Without raqm Arabic comes out as separate letters in the wrong order: refuse.
         raise RuntimeError("Pillow lacks libraqm: Arabic cannot be shaped; use Pillow's wheel")
 
+    with _RENDER_LOCK:
+        return _render(t, width, lang, digits)
+
+
+def _render(t: TicketPrint, width: int, lang: str, digits: str) -> Image.Image:
+    """Lay the ticket out block by block, then threshold it to 1 bit."""
+
     def num(s: str) -> str:
         return s.translate(_EASTERN) if digits == "eastern" else s
 
@@ -360,37 +375,41 @@ def render_ticket(
     def px(v: float) -> int:
         return max(8, round(v * text_s))
 
-    hall = t.hall_name_ar if lang == "ar" else t.hall_name_en
-    service = t.service_name_ar if lang == "ar" else t.service_name_en
-    priority = t.priority_label_ar if lang == "ar" else (t.priority_label_en or t.priority_label_ar)
+    def para(text: str, size: float, smallest: float, lines: int, after: int, **kw: int) -> _Block:
+        return _paragraph(
+            num(text), lang, width, margin, px(size), px(smallest), lines, after, **kw
+        )
+
+    ar = lang == "ar"
+    hall = t.hall_name_ar if ar else t.hall_name_en
+    service = t.service_name_ar if ar else t.service_name_en
+    priority = t.priority_label_ar if ar else (t.priority_label_en or t.priority_label_ar)
 
     blocks: list[_Block] = [
-        _paragraph(num(hall), lang, width, margin, px(34), px(26), 2, gap),
+        para(hall, 34, 26, 2, gap),
         _rule_block(width, margin, rule, gap),
-        _paragraph(num(service), lang, width, margin, px(46), px(30), 3, round(gap * 1.5)),
-        _paragraph(texts["number_label"], lang, width, margin, px(28), px(22), 1, round(gap * 0.6)),
+        para(service, 46, 30, 3, round(gap * 1.5)),
+        para(texts["number_label"], 28, 22, 1, round(gap * 0.6)),
         _number_block(num(t.number), width, margin, round(gap * 1.2)),
     ]
     if priority:
-        blocks.append(
-            _paragraph(num(priority), lang, width, margin, px(32), px(24), 2, gap, inverted_pad=px(8))
-        )
+        blocks.append(para(priority, 32, 24, 2, gap, inverted_pad=px(8)))
     blocks.append(_rule_block(width, margin, rule, gap))
-    blocks.append(_paragraph(num(people_ahead_text(t.people_ahead, lang)), lang, width, margin,
-                             px(36), px(26), 2, round(gap * 0.7)))
+    blocks.append(para(people_ahead_text(t.people_ahead, lang), 36, 26, 2, round(gap * 0.7)))
     if t.eta_minutes is not None:
-        blocks.append(_paragraph(num(expected_wait_text(t.eta_minutes, lang)), lang, width, margin,
-                                 px(36), px(26), 2, round(gap * 0.7)))
-    stamp = num(t.issued_at.strftime("%d/%m/%Y %H:%M"))
-    # Always "dd/mm/yyyy hh:mm" left to right, as clocks and forms in Egypt print it.
+        blocks.append(para(expected_wait_text(t.eta_minutes, lang), 36, 26, 2, round(gap * 0.7)))
+    # Always "dd/mm/yyyy hh:mm" left to right, as clocks and forms in Egypt print it. Eastern
+    # digits are bidi class AN, which would swap date and time: a left-to-right mark between
+    # them keeps the order.
+    day, clock = num(t.issued_at.strftime("%d/%m/%Y")), num(t.issued_at.strftime("%H:%M"))
+    stamp = f"{day}\u200e {clock}"
     blocks.append(_paragraph(stamp, "en", width, margin, px(28), px(22), 1, gap))
     qr, quiet = _qr_block(t.track_url, width, gap)
     blocks[-1].gap_after = max(blocks[-1].gap_after, quiet)
     blocks.append(qr)
-    blocks.append(_paragraph(texts["scan"], lang, width, margin, px(28), px(22), 2, gap))
+    blocks.append(para(texts["scan"], 28, 22, 2, gap))
     if t.file_number:
-        blocks.append(_paragraph(num(texts["file"].format(t.file_number)), lang, width, margin,
-                                 px(30), px(22), 2, gap))
+        blocks.append(para(texts["file"].format(t.file_number), 30, 22, 2, gap))
     blocks[-1].gap_after = round(gap * 1.5)
 
     top = round(gap * 0.8)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.phrases import call_parts
+from audio.phrases import Wording, call_parts
 from audio.synth import (
     ClipCache,
     EspeakEngine,
@@ -22,6 +22,7 @@ from audio.synth import (
     make_engine,
     render_call,
 )
+from audio.wavfile import read_wav, trim_silence
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
@@ -119,8 +120,6 @@ def test_clips_are_synthesised_once(tmp_path):
 
 @needs_espeak
 def test_changed_wording_is_synthesised_again(tmp_path):
-    from audio.phrases import Wording
-
     engine = CountingEngine(EspeakEngine())
     cache = ClipCache(tmp_path / "cache", engine)
     render_call("A-1", 2, "ar", cache, tmp_path / "1.wav")
@@ -235,11 +234,7 @@ def pyttsx3_ok():
         pytest.skip(f"pyttsx3 cannot initialise here: {exc}")
 
 
-def _engine_ids():
-    return ["espeak", "pyttsx3"]
-
-
-@pytest.mark.parametrize("name", _engine_ids())
+@pytest.mark.parametrize("name", ["espeak", "pyttsx3"])
 @pytest.mark.parametrize(("lang", "text"), [("ar", "التَّذْكِرَةُ رَقْم"), ("en", "Ticket number")])
 def test_each_engine_writes_a_wav(tmp_path, request, capfd, name, lang, text):
     if name == "espeak" and shutil.which("espeak-ng") is None:
@@ -265,3 +260,19 @@ def test_pyttsx3_call_renders(tmp_path, pyttsx3_ok, capfd):
     assert len(engine.calls) == 5
     assert rms(read_samples(call.path)) > 0.01
     assert capfd.readouterr().out == ""
+
+
+def test_pyttsx3_clips_are_complete_every_time(tmp_path, pyttsx3_ok):
+    """Regression: pyttsx3's runAndWait could cancel espeak mid-clip and drop the last second."""
+    engine = Pyttsx3Engine()
+    long_text = "أَرْبَعُمِئَه وَثَمَانِيَه وَسِتُّونْ"
+    lengths = []
+    for i in range(10):
+        engine.synthesize("إيه", "ar", tmp_path / f"short{i}.wav")
+        engine.synthesize(long_text, "ar", tmp_path / f"long{i}.wav")
+        lengths.append(len(trim_silence(read_wav(tmp_path / f"long{i}.wav"))) / RATE)
+    assert max(lengths) - min(lengths) < 0.05, lengths
+    if shutil.which("espeak-ng"):
+        EspeakEngine().synthesize(long_text, "ar", tmp_path / "cli.wav")
+        cli = len(trim_silence(read_wav(tmp_path / "cli.wav"))) / RATE
+        assert min(lengths) == pytest.approx(cli, abs=0.1)

@@ -1,0 +1,88 @@
+"""Shared fixtures: settings on a temporary SQLite file, a fixed clock, PostgreSQL when present."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)  # 09:00 in Cairo
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from config import load_settings
+    return load_settings(env={}, data_dir=tmp_path, async_mode="threading")
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("HALL_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (HALL_TEST_PG_URL); see scripts/test.sh")
+        pytest.skip("no PostgreSQL: set HALL_TEST_PG_URL (scripts/test.sh does)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> str:
+    """Each test using it runs on a SQLite file and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hall.db'}"
+    url = _pg_url()
+    from tests.support import reset_postgres
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def make_app(settings, clock):
+    """Build a HallApp on a migrated database (SQLite by default) with the fake clock."""
+    from dataclasses import replace
+
+    from hall_server.application import HallApp
+    from hall_server.migrate import upgrade
+    from hall_server.storage import make_engine
+    engines = []
+
+    def _make(url: str | None = None, **rule_overrides):
+        s = replace(settings, database_url=url or settings.database_url)
+        if rule_overrides:
+            hall = s.halls[0]
+            s = replace(s, halls=(replace(hall, queue=replace(hall.queue, **rule_overrides)),))
+        engine = make_engine(s.database_url)
+        engines.append(engine)
+        upgrade(engine)
+        app = HallApp(s, engine, clock=clock)
+        app.ensure_halls()
+        return app
+
+    yield _make
+    for e in engines:
+        e.dispose()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
