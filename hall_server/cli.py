@@ -69,7 +69,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 def _serve(settings, banner: str | None = None) -> int:
     from hall_server.factory import create_app
     from hall_server.realtime import socketio
-    _engine(settings).dispose()
     app = create_app(settings)
     if banner:
         print(banner, flush=True)

@@ -12,6 +12,7 @@ NAMESPACE = "/"
 
 # client -> server
 JOIN = "join"
+REPORT_STATUS = "report_status"
 
 # server -> client
 SNAPSHOT = "snapshot"

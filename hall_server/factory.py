@@ -9,7 +9,8 @@ from flask import Flask
 from config import Settings, load_settings
 from hall_server.application import Clock, HallApp, Notifier, utc_now
 from hall_server.auth import Auth
-from hall_server.realtime import Broadcaster, socketio
+from hall_server.realtime import Broadcaster, DeviceRegistry, socketio
+from hall_server.migrate import upgrade
 from hall_server.storage import make_engine
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     engine = make_engine(settings.database_url)
+    upgrade(engine)  # a no-op at head; a fresh database gets its schema
     notifier = Notifier()
     hall = HallApp(settings, engine, clock=clock, notifier=notifier)
     hall.ensure_halls()
@@ -34,16 +36,19 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
     api.register_errors(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
-    for name in ("kiosk", "display_board", "counter_client"):
-        try:
-            module = __import__(f"{name}.web", fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{name}.web" and exc.name != name:
-                raise
-            continue
-        app.register_blueprint(module.bp)
+    for init_app in _feature_modules():
+        init_app(app)
 
     socketio.init_app(app, async_mode=settings.async_mode, message_queue=settings.message_queue,
                       cors_allowed_origins=[settings.public_url], **socketio_kwargs)
     notifier.subscribe(Broadcaster(hall, socketio))
+    app.extensions["hall_devices"] = DeviceRegistry(socketio)
     return app
+
+
+def _feature_modules() -> list:
+    """The init_app of each feature package (pages, devices); each registers its blueprint or hooks."""
+    from counter_client import web as counter_web
+    from display_board import web as board_web
+    from kiosk import web as kiosk_web
+    return [kiosk_web.init_app, board_web.init_app, counter_web.init_app]

@@ -4,6 +4,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import threading
+import time
+
 from flask import current_app, request
 from flask_socketio import SocketIO, join_room
 
@@ -56,6 +59,9 @@ def on_join(data: Any) -> dict[str, Any]:
         join_room(ev.ticket_room(token))
     if role == "printer":
         join_room(ev.printer_room(hall, data.get("device") or device))
+    if role in ("printer", "announcer"):
+        devices: DeviceRegistry = current_app.extensions["hall_devices"]
+        devices.attach(request.sid, hall, device or role, role)
     join_room(ev.hall_room(hall))
     # Joined first, snapshot second: anything committed after the snapshot reaches us as an event.
     snap = {"role": role, "board": app.board(hall), "queue": app.queue_state(hall)}
@@ -81,3 +87,65 @@ class Broadcaster:
             state = self.app.queue_state(outcome.hall)
             state["seq"] = outcome.seq  # the change this state follows
             self.sio.emit(ev.QUEUE_CHANGED, state, to=ev.hall_room(outcome.hall))
+
+
+class DeviceRegistry:
+    """Live status of the hall's devices (print agents, announcers), reported over Socket.IO.
+
+    Kept in memory: a device re-reports on reconnect, and a disconnect marks it offline.
+    """
+
+    def __init__(self, sio: SocketIO) -> None:
+        self.sio = sio
+        self._lock = threading.Lock()
+        self._by_sid: dict[str, tuple[str, str]] = {}
+        self.status: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def attach(self, sid: str, hall: str, name: str, role: str) -> None:
+        with self._lock:
+            self._by_sid[sid] = (hall, name)
+        self.update(hall, name, role, "online", "")
+
+    def update(self, hall: str, name: str, role: str, status: str, detail: str) -> None:
+        """Record a device's status and tell the hall's supervisors."""
+        entry = {"device": name, "role": role, "status": status, "detail": detail[:300], "at": time.time()}
+        with self._lock:
+            self.status.setdefault(hall, {})[name] = entry
+        self.sio.emit(ev.DEVICE_STATUS, {**entry, "hall": hall}, to=ev.hall_room(hall))
+
+    def detach(self, sid: str) -> None:
+        with self._lock:
+            who = self._by_sid.pop(sid, None)
+            if who is None:
+                return
+            hall, name = who
+            role = self.status.get(hall, {}).get(name, {}).get("role", "")
+            still_here = any(v == who for v in self._by_sid.values())
+        if not still_here:
+            self.update(hall, name, role, "offline", "disconnected")
+
+    def of_hall(self, hall: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return sorted(self.status.get(hall, {}).values(), key=lambda d: d["device"])
+
+
+@socketio.on(ev.REPORT_STATUS)
+def on_report_status(data: Any) -> dict[str, Any]:
+    """A print agent or announcer reports its state (online, offline, paper_out, tts_failed, ...)."""
+    devices: DeviceRegistry = current_app.extensions["hall_devices"]
+    with devices._lock:
+        who = devices._by_sid.get(request.sid)
+    if who is None:
+        return _fail("not_joined", "join as printer or announcer first")
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        return _fail("invalid_status", "report_status needs {status, detail?}")
+    hall, name = who
+    role = devices.status.get(hall, {}).get(name, {}).get("role", "")
+    devices.update(hall, name, role, data["status"][:40], str(data.get("detail") or ""))
+    return {"ok": True}
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_args: Any) -> None:
+    """A device that goes away is shown offline."""
+    current_app.extensions["hall_devices"].detach(request.sid)

@@ -86,3 +86,34 @@ def make_app(settings, clock):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    import shutil
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(exe):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: scripts/setup.sh installs it")
+        pytest.skip("Chromium is not installed")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A real `hall-server run` (threading mode, SQLite file) with staff clerk1..9, supervisor,
+    admin (password tests.support.PASSWORD) and devices kiosk-1, board-1, announcer-1, printer-1."""
+    from tests.support import launch
+    server = launch(tmp_path / "server")
+    yield server
+    server.stop()

@@ -1,0 +1,78 @@
+// HallLive: one page's live connection to a hall (contract: DESIGN.md "Real time").
+// join -> `snapshot` first; then events carrying the hall's `seq`. A gap in seq, or a reconnect,
+// asks for a fresh snapshot, so a board left on for days never needs a manual refresh.
+(function (global) {
+  "use strict";
+  var EVENTS = ["ticket_called", "ticket_issued", "queue_changed", "ticket_status", "window_changed",
+                "board_message", "device_status", "print_ticket", "print_status"];
+
+  function HallLive(opts) {
+    this.opts = opts;               // {hall, role, auth?, token?, window?, device?, onSnapshot, onEvent, onStatus}
+    this.seq = null;                // last seq applied; null until the first snapshot
+    this.buffer = [];               // events that arrived before the snapshot
+    this.socket = null;
+    this.joins = 0;
+  }
+
+  HallLive.prototype.connect = function () {
+    var self = this;
+    var s = global.io({transports: ["websocket", "polling"], reconnectionDelayMax: 5000});
+    this.socket = s;
+    s.on("connect", function () { self._status("online"); self.join(); });
+    s.on("disconnect", function () { self.seq = null; self._status("offline"); });
+    s.on("connect_error", function () { self._status("offline"); });
+    s.on("snapshot", function (snap) { self._snapshot(snap); });
+    EVENTS.forEach(function (name) {
+      s.on(name, function (data) { self._event(name, data); });
+    });
+    return this;
+  };
+
+  HallLive.prototype.join = function () {
+    var o = this.opts, self = this;
+    this.seq = null;
+    this.buffer = [];
+    this.joins += 1;
+    var msg = {hall: o.hall, role: o.role};
+    if (o.auth) msg.auth = o.auth;
+    if (o.token) msg.token = o.token;
+    if (o.window) msg.window = o.window;
+    if (o.device) msg.device = o.device;
+    this.socket.emit("join", msg, function (ack) {
+      if (!ack || !ack.ok) self._status("error", ack && ack.error);
+    });
+  };
+
+  HallLive.prototype._snapshot = function (snap) {
+    this.seq = snap.seq;
+    if (this.opts.onSnapshot) this.opts.onSnapshot(snap);
+    var pending = this.buffer;
+    this.buffer = [];
+    for (var i = 0; i < pending.length; i++) {
+      if (pending[i][1].seq > this.seq) this._event(pending[i][0], pending[i][1]);
+    }
+  };
+
+  HallLive.prototype._event = function (name, data) {
+    if (this.seq === null) { this.buffer.push([name, data]); return; }
+    if (typeof data.seq === "number") {
+      if (data.seq > this.seq + 1) { this.join(); return; }   // missed something: resync
+      if (data.seq < this.seq) return;                        // already in the snapshot
+      this.seq = data.seq;
+    }
+    if (this.opts.onEvent) this.opts.onEvent(name, data);
+  };
+
+  HallLive.prototype._status = function (state, detail) {
+    if (this.opts.onStatus) this.opts.onStatus(state, detail);
+  };
+
+  HallLive.prototype.emit = function (name, data, ack) { this.socket.emit(name, data, ack); };
+
+  // Eastern Arabic digits for signs and cards: "A-023" -> "A-٠٢٣".
+  HallLive.easternDigits = function (text) {
+    return String(text).replace(/[0-9]/g, function (d) { return "٠١٢٣٤٥٦٧٨٩"[+d]; });
+  };
+
+  global.HallLive = HallLive;
+})(window);
