@@ -354,7 +354,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         public_url=(overrides.pop("public_url", None) or env.get("HALL_PUBLIC_URL")
                     or f"http://{host}:{port}").rstrip("/"),
         data_dir=data_dir,
-        tts_engine=overrides.pop("tts_engine", None) or env.get("HALL_TTS_ENGINE", "espeak"),
+        tts_engine=overrides.pop("tts_engine", None) or env.get("HALL_TTS_ENGINE", "pyttsx3"),
         voice_pack=Path(voice_pack) if voice_pack else None,
         token_hours=overrides.pop("token_hours", None) or _env_int(env, "HALL_TOKEN_HOURS", 12),
     )
