@@ -9,6 +9,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -106,6 +107,8 @@ class HallDef:
     printer: Mapping[str, Any]
     audio: Mapping[str, Any]
     devices: tuple[DeviceDef, ...]
+    holidays: tuple[date, ...] = ()
+    sms: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
 
     @property
@@ -303,12 +306,27 @@ def load_hall(path: Path, catalog: Catalog) -> HallDef:
     printer.integer("width", 384, 576, 576)
     board = root.table_("board")
     board.choice("digits", ("eastern", "western"), "eastern")
+    cal = root.table_("calendar")
+    holidays = []
+    for i, day in enumerate(cal.get("holidays", list, "a list of dates like 2026-01-07", [])):
+        if isinstance(day, str):
+            try:
+                day = date.fromisoformat(day)
+            except ValueError:
+                raise cal.fail(f"holidays[{i}]", "a date like 2026-01-07", day) from None
+        if not isinstance(day, date):
+            raise cal.fail(f"holidays[{i}]", "a date like 2026-01-07", day)
+        holidays.append(day)
+    sms = root.table_("sms")
+    sms.choice("backend", ("log", "file", "http", "none"), "log")
+    sms.integer("near_ahead", 0, 50, 3)
     return HallDef(
         code=h.code("code"), name_ar=h.text("name_ar"), name_en=h.text("name_en"),
         governorate_ar=h.text("governorate_ar", ""), governorate_en=h.text("governorate_en", ""),
         kind=h.choice("kind", ("main", "mini", "mobile"), "main"), timezone=tz, queue=rules,
         windows=tuple(windows), board=dict(board.table), printer=dict(printer.table),
-        audio=dict(root.table_("audio").table), devices=tuple(devices), source=str(path),
+        audio=dict(root.table_("audio").table), devices=tuple(devices), holidays=tuple(holidays),
+        sms=dict(sms.table), source=str(path),
     )
 
 

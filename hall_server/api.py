@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException
 from hall_server.application import Actor, HallApp
 from hall_server.auth import Auth, Unauthorized, require
 from hall_server.domain.errors import DomainError, InvalidInput
+from hall_server.request_files import FileDesk
+from printer.dispatch import NOT_REPRINTED, dispatch as print_dispatch
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -28,6 +30,11 @@ class BadRequest(DomainError):
 def hall_app() -> HallApp:
     """The application object of the running server."""
     return current_app.extensions["hall"]
+
+
+def files() -> FileDesk:
+    """The request-file desk of the running server."""
+    return current_app.extensions["hall_files"]
 
 
 def auth() -> Auth:
@@ -127,6 +134,7 @@ def list_halls():
                      "governorate": {"ar": h.governorate_ar, "en": h.governorate_en},
                      "windows": [w.number for w in h.windows],
                      "priority_classes": list(h.queue.priority_classes),
+                     "recall_limit": h.queue.recall_limit,
                      "wait_target_minutes": h.queue.wait_target_minutes}
                     for h in hall_app().settings.halls])
 
@@ -148,13 +156,20 @@ def issue(hall: str):
     who = require(actor(), ("kiosk",) + STAFF, hall)
     data = body()
     key = request.headers.get("Idempotency-Key")
+    request_file = field(data, "request_file", str, max_len=32)
+    service = field(data, "service", str, required=request_file is None, max_len=40)
+    if service is None:  # a returning citizen: the file decides the queue
+        route = files().route(hall, request_file)
+        service, request_file = route["service"], route["file"]
     ticket, created = hall_app().issue_ticket(
-        hall, field(data, "service", str, required=True, max_len=40),
+        hall, service,
         priority=field(data, "priority", str, max_len=20),
-        request_file=field(data, "request_file", str, max_len=32),
+        request_file=request_file,
         phone=field(data, "phone", str, max_len=15),
         idempotency_key=key, actor=who)
-    resp = jsonify(ticket)
+    # Printing comes after the commit and never fails the request; a retried key never reprints.
+    printed = print_dispatch(hall, who.name, ticket) if created else NOT_REPRINTED.as_json()
+    resp = jsonify({**ticket, "print": printed})
     resp.headers["Location"] = f"/api/v1/tickets/{ticket['token']}"
     return resp, 201 if created else 200
 
@@ -265,6 +280,91 @@ def board_message(hall: str):
 def stats(hall: str):
     require(actor(), SUPERVISORS, hall)
     return jsonify(hall_app().stats(hall))
+
+
+# ----- request files -----------------------------------------------------------------------
+FILE_STAFF = ("clerk", "back_office", "supervisor", "admin")
+
+
+def _int_list(data: dict[str, Any], name: str) -> list[int]:
+    value = field(data, name, list) or []
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise InvalidInput(f"{name} must be a list of document indexes", "invalid_field")
+    return value
+
+
+@bp.post("/halls/<hall>/files")
+def file_create(hall: str):
+    who = require(actor(), STAFF, hall)
+    data = body()
+    window = field(data, "window", int)
+    result = files().create(
+        hall, field(data, "service", str, required=True, max_len=40),
+        field(data, "citizen_name", str, required=True, max_len=120),
+        field(data, "national_id", str, required=True, max_len=20),
+        field(data, "mobile", str, max_len=20), _int_list(data, "documents_received"), who, window=window)
+    return jsonify(result), 201
+
+
+@bp.get("/halls/<hall>/files")
+def file_list(hall: str):
+    who = require(actor(), FILE_STAFF, hall)
+    department = request.args.get("department") or None
+    if who.role == "back_office" and who.departments is not None:
+        if department is None and len(who.departments) == 1:
+            department = who.departments[0]
+        if department not in who.departments:
+            raise InvalidInput("choose one of your departments", "invalid_department")
+    return jsonify(files().list(hall, department, request.args.get("status") or None,
+                                request.args.get("late") in ("1", "true")))
+
+
+@bp.get("/halls/<hall>/files/<number>")
+def file_get(hall: str, number: str):
+    who = require(actor(), FILE_STAFF, hall)
+    return jsonify(files().get(hall, number, who, reveal=request.args.get("reveal") == "national_id"))
+
+
+@bp.post("/halls/<hall>/files/<number>/documents")
+def file_documents(hall: str, number: str):
+    who = require(actor(), FILE_STAFF, hall)
+    return jsonify(files().record_documents(hall, number, _int_list(body(), "received"), who))
+
+
+@bp.post("/halls/<hall>/files/<number>/status")
+def file_status(hall: str, number: str):
+    who = require(actor(), FILE_STAFF, hall)
+    data = body()
+    return jsonify(files().change_status(hall, number, field(data, "status", str, required=True, max_len=20), who,
+                                         reason=field(data, "reason", str, max_len=500),
+                                         department=field(data, "department", str, max_len=40)))
+
+
+@bp.post("/halls/<hall>/files/<number>/move")
+def file_move(hall: str, number: str):
+    who = require(actor(), FILE_STAFF, hall)
+    return jsonify(files().move(hall, number, field(body(), "department", str, required=True, max_len=40), who))
+
+
+@bp.get("/halls/<hall>/files/<number>/route")
+def file_route(hall: str, number: str):
+    require(actor(), ("kiosk",) + STAFF, hall)
+    return jsonify(files().route(hall, number))
+
+
+@bp.post("/halls/<hall>/inquiry")
+def inquiry(hall: str):
+    """Citizens without staff: file number and the last four digits of the national ID or mobile."""
+    data = body()
+    return jsonify(files().inquiry(hall, field(data, "file", str, required=True, max_len=32),
+                                   field(data, "last4", str, required=True, max_len=8)))
+
+
+@bp.get("/halls/<hall>/departments")
+def departments(hall: str):
+    require(actor(), FILE_STAFF, hall)
+    return jsonify([{"code": s.code, "name": {"ar": s.name_ar, "en": s.name_en}}
+                    for s in hall_app().settings.catalog.sectors])
 
 
 @bp.get("/openapi.json")

@@ -65,6 +65,7 @@ class Actor:
     user_id: int | None = None
     hall: str | None = None
     windows: tuple[int, ...] | None = None
+    departments: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -253,7 +254,6 @@ class HallApp:
         out.seq, out.result = seq, ticket
         out.emits.append(ev.Emit(ev.TICKET_ISSUED, {"number": ticket["number"], "service": service.code},
                                  ev.hall_room(hall.code)))
-        out.after.append(("print_ticket", {"ticket": ticket, "device": actor.name}))
         self.notifier.publish(out)
         return ticket, True
 
@@ -810,6 +810,23 @@ class HallApp:
         self._status_emit(out, row, Status.CANCELLED.value)
         self.notifier.publish(out)
         return result
+
+    def take_near_turn(self, hall_code: str, ahead_max: int) -> list[dict[str, Any]]:
+        """Waiting tickets with a phone whose turn is near and who were not told yet; marks them told."""
+        hall = self.hall(hall_code)
+        with write_tx(self.engine) as c:
+            rows = c.execute(select(tickets).where(
+                tickets.c.hall == hall.code, tickets.c.status == Status.WAITING.value,
+                tickets.c.phone.is_not(None), tickets.c.near_notified.is_(False))).all()
+            near = []
+            for r in rows:
+                ahead = self._people_ahead(c, hall.code, r.service, r.priority, r.queued_at, r.id)
+                if ahead <= ahead_max:
+                    # the guarded update makes the message go out once, even with several processes
+                    if c.execute(update(tickets).where(tickets.c.id == r.id, tickets.c.near_notified.is_(False))
+                                 .values(near_notified=True)).rowcount == 1:
+                        near.append({"phone": r.phone, "number": r.number, "ahead": ahead})
+        return near
 
     def set_board_message(self, hall_code: str, message: str | None, actor: Actor) -> None:
         """A line of text every board of the hall shows (supervisor)."""

@@ -46,7 +46,8 @@ class Auth:
         self._lock = threading.Lock()
 
     def add_user(self, username: str, password: str, role: str, full_name: str = "",
-                 halls: list[str] | None = None, windows: list[int] | None = None) -> int:
+                 halls: list[str] | None = None, windows: list[int] | None = None,
+                 departments: list[str] | None = None) -> int:
         """Create a staff account; the password is stored hashed."""
         if not _USERNAME_RE.match(username):
             raise InvalidInput("username: 2-60 of a-z 0-9 _ . -", "invalid_username")
@@ -58,7 +59,7 @@ class Auth:
             with write_tx(self.engine) as c:
                 return c.execute(insert(users).values(
                     username=username, password_hash=generate_password_hash(password), role=role,
-                    full_name=full_name, halls=halls, windows=windows, active=True,
+                    full_name=full_name, halls=halls, windows=windows, departments=departments, active=True,
                     created_at=self.clock()).returning(users.c.id)).scalar_one()
         except IntegrityError:
             raise DomainError(f"user {username!r} exists", "user_exists") from None
@@ -80,7 +81,7 @@ class Auth:
     @staticmethod
     def user_view(row: Any) -> dict[str, Any]:
         return {"id": row.id, "username": row.username, "role": row.role, "full_name": row.full_name,
-                "halls": row.halls, "windows": row.windows}
+                "halls": row.halls, "windows": row.windows, "departments": row.departments}
 
     def add_device(self, hall: str, name: str, role: str) -> str:
         """Create a device token (kiosk, board, announcer, printer) for one hall; shown once."""
@@ -123,7 +124,8 @@ class Auth:
             if user is None or not user.active:
                 return None
             actor = Actor("user", user.username, user.role, user_id=user.id,
-                          windows=tuple(user.windows) if user.windows is not None else None)
+                          windows=tuple(user.windows) if user.windows is not None else None,
+                          departments=tuple(user.departments) if user.departments is not None else None)
         else:
             actor = Actor("device", row.device_name, row.role, hall=row.hall)
         with self._lock:

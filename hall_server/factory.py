@@ -7,8 +7,10 @@ from typing import Any
 from flask import Flask
 
 from config import Settings, load_settings
+from hall_server import sms
 from hall_server.application import Clock, HallApp, Notifier, utc_now
 from hall_server.auth import Auth
+from hall_server.request_files import FileDesk
 from hall_server.realtime import Broadcaster, DeviceRegistry, socketio
 from hall_server.migrate import upgrade
 from hall_server.storage import make_engine
@@ -29,6 +31,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
     hall = HallApp(settings, engine, clock=clock, notifier=notifier)
     hall.ensure_halls()
     app.extensions["hall"] = hall
+    app.extensions["hall_files"] = FileDesk(hall)
     app.extensions["hall_auth"] = Auth(engine, settings.token_hours, clock=clock)
     app.extensions["hall_settings"] = settings
 
@@ -42,13 +45,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
     socketio.init_app(app, async_mode=settings.async_mode, message_queue=settings.message_queue,
                       cors_allowed_origins=[settings.public_url], **socketio_kwargs)
     notifier.subscribe(Broadcaster(hall, socketio))
+    sms.init_app(app, hall)
     app.extensions["hall_devices"] = DeviceRegistry(socketio)
     return app
 
 
 def _feature_modules() -> list:
     """The init_app of each feature package (pages, devices); each registers its blueprint or hooks."""
+    from audio import web as audio_web
     from counter_client import web as counter_web
     from display_board import web as board_web
     from kiosk import web as kiosk_web
-    return [kiosk_web.init_app, board_web.init_app, counter_web.init_app]
+    return [kiosk_web.init_app, board_web.init_app, counter_web.init_app, audio_web.init_app]

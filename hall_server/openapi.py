@@ -32,6 +32,7 @@ _TICKET = {"200": {"description": "ticket", "content": {"application/json": {
     "schema": {"$ref": "#/components/schemas/Ticket"}}}}}
 _HALL = {"name": "hall", "in": "path", "required": True, "schema": _S}
 _WIN = {"name": "number", "in": "path", "required": True, "schema": _I}
+_FILE = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "example": "2026-000123"}}
 
 
 def document() -> dict[str, Any]:
@@ -82,6 +83,32 @@ def document() -> dict[str, Any]:
         "/halls/{hall}/queue": {"get": _op("Waiting counts and estimates per service, with seq", auth=False,
                                            extra={"parameters": [_HALL]})},
         "/halls/{hall}/stats": {"get": _op("Live indicators (supervisor)", extra={"parameters": [_HALL]})},
+        "/halls/{hall}/files": {
+            "post": _op("Open a request file (clerk); `window` links the ticket being served", body=_obj(
+                ["service", "citizen_name", "national_id"], service=_S, citizen_name=_S, national_id=_S,
+                mobile=_S, documents_received={"type": "array", "items": _I}, window=_I),
+                ok={"201": {"description": "the file, national ID masked"}}, extra={"parameters": [_HALL]}),
+            "get": _op("Open files, oldest due first (?department=&status=&late=1)",
+                       extra={"parameters": [_HALL]})},
+        "/halls/{hall}/files/{number}": {"get": _op(
+            "A file with its history; ?reveal=national_id shows the full ID and records the view",
+            extra={"parameters": [_HALL, _FILE]})},
+        "/halls/{hall}/files/{number}/documents": {"post": _op(
+            "Record documents received", body=_obj(["received"], received={"type": "array", "items": _I}),
+            extra={"parameters": [_HALL, _FILE]})},
+        "/halls/{hall}/files/{number}/status": {"post": _op(
+            "Move the file along received > under_review > needs_documents > ready > delivered | rejected",
+            body=_obj(["status"], status=_S, reason=_S, department=_S), extra={"parameters": [_HALL, _FILE]})},
+        "/halls/{hall}/files/{number}/move": {"post": _op(
+            "Send the file to another department", body=_obj(["department"], department=_S),
+            extra={"parameters": [_HALL, _FILE]})},
+        "/halls/{hall}/files/{number}/route": {"get": _op(
+            "The service a citizen returning with this file queues for (kiosk)", extra={"parameters": [_HALL, _FILE]})},
+        "/halls/{hall}/departments": {"get": _op("Back-office departments", extra={"parameters": [_HALL]})},
+        "/halls/{hall}/inquiry": {"post": _op(
+            "Citizen inquiry: file number + last four digits of the national ID or mobile -> status and due date",
+            body=_obj(["file", "last4"], file=_S, last4=_S), auth=False, errors=(400, 404, 422, 429),
+            extra={"parameters": [_HALL]})},
     }
     for action, summary in (("recall", "Call the current ticket again (past the limit: no-show)"),
                             ("start", "Start serving the current ticket"),

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Date, DateTime, Engine, ForeignKey, Index, Integer, MetaData, String,
-    Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, text,
+    JSON, Boolean, Column, Date, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData, String,
+    Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, false, text,
 )
 from sqlalchemy.engine import Connection
 
@@ -96,6 +96,7 @@ tickets = Table(
     Column("people_ahead_at_issue", Integer, nullable=True),
     Column("device", String(60), nullable=True),
     Column("idempotency_key", String(80), nullable=True),
+    Column("near_notified", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("hall", "prefix", "day", "seq", name="uq_tickets_number"),
     UniqueConstraint("hall", "idempotency_key", name="uq_tickets_idempotency"),
 )
@@ -130,6 +131,7 @@ users = Table(
     Column("full_name", String(120), nullable=False, default=""),
     Column("halls", JSON, nullable=True),  # hall codes this user works in; null = all
     Column("windows", JSON, nullable=True),  # window numbers a clerk may use; null = any
+    Column("departments", JSON, nullable=True),  # back-office departments (sector codes); null = all
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
@@ -147,6 +149,48 @@ api_tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
     Column("last_seen_at", UTCDateTime, nullable=True),
 )
+
+
+request_files = Table(
+    "request_files", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hall", String(40), ForeignKey("halls.code"), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("department", String(40), nullable=False),
+    Column("citizen_name", String(120), nullable=False),
+    Column("national_id", String(14), nullable=False),
+    Column("mobile", String(15), nullable=True),
+    Column("fee", Float, nullable=False, default=0.0),
+    Column("documents", JSON, nullable=False),  # [{"ar", "en", "received"}] from the catalog
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("reason", Text, nullable=True),  # why rejected / which documents are missing
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("hall", "year", "seq", name="uq_request_files_number"),
+)
+Index("ix_request_files_queue", request_files.c.hall, request_files.c.department, request_files.c.status,
+      request_files.c.due_date)
+
+file_events = Table(
+    "file_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_id", Integer, ForeignKey("request_files.id"), nullable=False),
+    Column("hall", String(40), nullable=False),
+    Column("kind", String(24), nullable=False),  # received, status, moved, documents, viewed_national_id
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=True),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=True),
+    Column("department", String(40), nullable=True),
+    Column("data", JSON, nullable=True),
+)
+Index("ix_file_events_file", file_events.c.file_id)
 
 
 def _sqlite_setup(engine: Engine) -> None:
