@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from hall_server import audit
 from hall_server.application import Actor, HallApp
 from hall_server.auth import Auth, Unauthorized, require
 from hall_server.domain.errors import DomainError, InvalidInput
@@ -365,6 +367,27 @@ def departments(hall: str):
     require(actor(), FILE_STAFF, hall)
     return jsonify([{"code": s.code, "name": {"ar": s.name_ar, "en": s.name_en}}
                     for s in hall_app().settings.catalog.sectors])
+
+
+@bp.get("/halls/<hall>/audit")
+def audit_search(hall: str):
+    """Supervisors search the audit trail by person, ticket, file and time."""
+    require(actor(), SUPERVISORS, hall)
+    args = request.args
+
+    def when(name: str):
+        raw = args.get(name)
+        if not raw:
+            return None
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise InvalidInput(f"{name} must be an ISO date or date-time", "invalid_field") from None
+        return value if value.tzinfo else value.replace(tzinfo=hall_app().hall(hall).tz)
+
+    return jsonify(audit.search(hall_app().engine, chain=hall, actor=args.get("actor") or None,
+                                ticket=args.get("ticket") or None, file=args.get("file") or None,
+                                since=when("since"), until=when("until")))
 
 
 @bp.get("/openapi.json")

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from config import HallDef, Settings
+from hall_server import audit
 from hall_server import events as ev
 from hall_server.domain import estimate, numbering, policy
 from hall_server.domain.errors import DomainError, InvalidInput, InvalidTransition, ReasonRequired
@@ -155,9 +156,13 @@ class HallApp:
     def _event(self, c: Connection, hall: str, kind: str, now: datetime, *, ticket_id: int | None,
                service: str | None = None, window: int | None = None, actor: Actor = SYSTEM,
                seq: int | None = None, data: dict[str, Any] | None = None) -> int:
-        return c.execute(insert(ticket_events).values(
+        event_id = c.execute(insert(ticket_events).values(
             hall=hall, ticket_id=ticket_id, kind=kind, at=now, service=service, window=window,
             actor=actor.label, seq=seq, data=data).returning(ticket_events.c.id)).scalar_one()
+        number = c.execute(select(tickets.c.number).where(tickets.c.id == ticket_id)).scalar() if ticket_id else None
+        audit.append(c, hall, now, actor.label, kind, ticket=number, pg=self._pg,
+                     data={"event": event_id, "service": service, "window": window, **(data or {})})
+        return event_id
 
     def _allocate(self, c: Connection, hall: str, prefix: str, day) -> int:
         """The next number for (hall, prefix, day), atomically, in the caller's transaction."""

@@ -16,7 +16,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from hall_server.application import Actor, Forbidden, utc_now
 from hall_server.domain.errors import DomainError, InvalidInput
-from hall_server.storage import api_tokens, read_tx, users, write_tx
+from hall_server import audit
+from hall_server.storage import api_tokens, is_postgres, read_tx, users, write_tx
 
 STAFF_ROLES = ("clerk", "supervisor", "admin", "back_office")
 DEVICE_ROLES = ("kiosk", "board", "announcer", "printer")
@@ -68,11 +69,16 @@ class Auth:
         """Check the password and issue a staff token valid for token_hours."""
         with read_tx(self.engine) as c:
             row = c.execute(select(users).where(users.c.username == username)).first()
+        now = self.clock()
+        pg = is_postgres(self.engine)
         if row is None or not row.active or not check_password_hash(row.password_hash, password):
+            with write_tx(self.engine) as c:
+                audit.append(c, audit.GLOBAL_CHAIN, now, f"user:{username[:60]}", "login_failed", pg=pg)
             raise Unauthorized("wrong username or password", "bad_credentials")
         token = secrets.token_urlsafe(32)
-        now = self.clock()
         with write_tx(self.engine) as c:
+            audit.append(c, audit.GLOBAL_CHAIN, now, f"user:{row.username}", "login", pg=pg,
+                         data={"role": row.role})
             c.execute(insert(api_tokens).values(
                 token_hash=_hash(token), kind="staff", user_id=row.id, role=row.role, hall=None,
                 created_at=now, expires_at=now + timedelta(hours=self.token_hours), revoked=False))

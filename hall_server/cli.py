@@ -176,6 +176,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check every audit chain; report the first broken link of each (exit 1 if any)."""
+    from hall_server import audit
+    settings = _settings(args)
+    checked, breaks = audit.verify(_engine(settings))
+    for chain, n in sorted(checked.items()):
+        print(f"chain {chain!r}: {n} entries checked")
+    if breaks:
+        for b in breaks:
+            print(f"BROKEN: {b}")
+        return 1
+    print("audit trail intact")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="hall-server", description="Queue and kiosk server for service halls.")
@@ -208,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--role", required=True, choices=("kiosk", "board", "announcer", "printer"))
     da.set_defaults(fn=cmd_device_add)
     common(sub.add_parser("check-config", help=cmd_check_config.__doc__)).set_defaults(fn=cmd_check_config)
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail").add_subparsers(dest="audit_cmd",
+                                                                                          required=True)
+    common(audit.add_parser("verify", help=cmd_audit_verify.__doc__)).set_defaults(fn=cmd_audit_verify)
     return p
 
 

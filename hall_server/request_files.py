@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from hall_server import audit
 from hall_server import events as ev
 from hall_server.application import Actor, Forbidden, HallApp, NotFound, Outcome
 from hall_server.domain import files as fd
@@ -57,6 +58,8 @@ class FileDesk:
     def _event(self, c: Connection, row, kind: str, now: datetime, actor: Actor, **values: Any) -> None:
         c.execute(insert(file_events).values(file_id=row.id, hall=row.hall, kind=kind, at=now,
                                              actor=actor.label, **values))
+        audit.append(c, row.hall, now, actor.label, f"file_{kind}", file=row.number, pg=self.app._pg,
+                     data={k: v for k, v in values.items() if v is not None})
 
     def _holidays(self, hall: str):
         return self.app.hall(hall).holidays

@@ -193,6 +193,33 @@ file_events = Table(
 Index("ix_file_events_file", file_events.c.file_id)
 
 
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("chain", String(40), nullable=False),  # the hall's code, or "*" for logins
+    Column("n", Integer, nullable=False),  # position in the chain, from 1
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("ticket", String(16), nullable=True),
+    Column("file", String(16), nullable=True),
+    Column("data", JSON, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("chain", "n", name="uq_audit_log_chain_n"),
+)
+Index("ix_audit_log_actor", audit_log.c.actor)
+Index("ix_audit_log_ticket", audit_log.c.ticket)
+Index("ix_audit_log_file", audit_log.c.file)
+
+audit_heads = Table(
+    "audit_heads", metadata,
+    Column("chain", String(40), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     """WAL, a busy timeout, and BEGIN IMMEDIATE for writes so writers queue instead of failing."""
 

@@ -1,0 +1,94 @@
+"""The audit trail: every action appended and chained; direct SQL tampering is detected."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from hall_server import audit
+from hall_server.application import Actor
+from hall_server.auth import Auth
+from tests.support import ROOT
+
+
+@pytest.fixture
+def busy_app(make_app, db_url, clock):
+    """A hall with a little history: logins, tickets, calls, an out-of-order call, a transfer, a file."""
+    from hall_server.request_files import FileDesk
+    app = make_app(db_url)
+    auth = Auth(app.engine, clock=clock)
+    uid = auth.add_user("amal", "password1", "clerk")
+    auth.login("amal", "password1")
+    with pytest.raises(Exception):
+        auth.login("amal", "wrong-password")
+    clerk = Actor("user", "amal", "clerk", user_id=uid)
+    app.set_window_state("kfs", 1, "sign_in", clerk)
+    for _ in range(4):
+        app.issue_ticket("kfs", "building_permit", actor=Actor("device", "kiosk-1", "kiosk"))
+    app.call_next("kfs", 1, clerk)
+    app.start("kfs", 1, clerk)
+    FileDesk(app).create("kfs", "building_permit", "منى حسن", "29001011312345", None, [0], clerk, window=1)
+    app.transfer("kfs", 1, clerk, service="violation_removal")
+    app.call_specific("kfs", 1, "A-004", "رافق مسنًا", clerk)
+    app.no_show("kfs", 1, clerk)
+    return app
+
+
+def test_every_action_is_in_the_chain_and_it_verifies(busy_app):
+    checked, breaks = audit.verify(busy_app.engine)
+    assert breaks == []
+    assert checked["*"] == 2  # login and failed login
+    entries = audit.search(busy_app.engine, chain="kfs")
+    actions = [e["action"] for e in reversed(entries)]
+    assert actions[:1] == ["window_sign_in"] and actions.count("issued") == 4
+    assert {"called", "serving", "file_received", "transferred", "no_show"} <= set(actions)
+    out_of_order = [e for e in entries if e["action"] == "called" and e["data"].get("out_of_order")]
+    assert out_of_order[0]["data"]["reason"] == "رافق مسنًا" and out_of_order[0]["ticket"] == "A-004"
+    assert [e["ticket"] for e in audit.search(busy_app.engine, ticket="A-001")][-1] == "A-001"
+    assert all(e["actor"] == "user:amal" for e in audit.search(busy_app.engine, actor="amal"))
+
+
+def _tamper(app, sql: str) -> None:
+    with app.engine.connect() as c:
+        c = c.execution_options(hall_write=True)
+        with c.begin():
+            c.execute(text(sql))
+
+
+@pytest.mark.parametrize("sql,where", [
+    ("UPDATE audit_log SET actor = 'user:nobody' WHERE chain = 'kfs' AND n = 5", 5),
+    ("UPDATE audit_log SET data = '{\"reason\": \"x\"}' WHERE chain = 'kfs' AND n = 3", 3),
+    ("DELETE FROM audit_log WHERE chain = 'kfs' AND n = 4", 4),
+    ("DELETE FROM audit_log WHERE chain = 'kfs' AND n = (SELECT max(n) FROM audit_log WHERE chain = 'kfs')", None),
+    ("UPDATE audit_log SET n = n + 1000 WHERE chain = 'kfs' AND n >= 6", 6),
+])
+def test_direct_sql_tampering_is_detected(busy_app, sql, where):
+    _tamper(busy_app, sql)
+    _, breaks = audit.verify(busy_app.engine)
+    assert len(breaks) == 1 and breaks[0].chain == "kfs"
+    if where is not None:
+        assert breaks[0].n == where
+
+
+def test_an_inserted_row_is_detected(busy_app):
+    # shift the tail to make room, then insert a forged entry with a plausible hash
+    _tamper(busy_app, "UPDATE audit_log SET n = n + 10000 WHERE chain = 'kfs' AND n >= 3")
+    _tamper(busy_app, "UPDATE audit_log SET n = n - 9999 WHERE chain = 'kfs' AND n >= 10000")
+    _tamper(busy_app, "INSERT INTO audit_log (chain, n, at, actor, action, prev_hash, hash) VALUES "
+                      "('kfs', 3, '2026-11-22 07:00:00', 'user:ghost', 'called', "
+                      f"'{'a' * 64}', '{'b' * 64}')")
+    _, breaks = audit.verify(busy_app.engine)
+    assert breaks and breaks[0].n == 3
+
+
+def test_cli_audit_verify_reports_the_first_broken_link(tmp_path, busy_app):
+    env = {"HALL_DATABASE_URL": busy_app.settings.database_url, "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-m", "hall_server", "audit", "verify"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "audit trail intact" in ok.stdout
+    _tamper(busy_app, "UPDATE audit_log SET action = 'completed' WHERE chain = 'kfs' AND n = 7")
+    bad = subprocess.run([sys.executable, "-m", "hall_server", "audit", "verify"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "BROKEN: chain 'kfs': entry 7" in bad.stdout and "edited" in bad.stdout
