@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -282,6 +282,68 @@ def board_message(hall: str):
 def stats(hall: str):
     require(actor(), SUPERVISORS, hall)
     return jsonify(hall_app().stats(hall))
+
+
+@bp.get("/halls/<hall>/staffing")
+def staffing(hall: str):
+    """Windows needed per hour on ?day=YYYY-MM-DD (default tomorrow), from history (supervisor)."""
+    require(actor(), SUPERVISORS, hall)
+    raw = request.args.get("day")
+    try:
+        day = date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise InvalidInput("day must be a date like 2026-11-23", "invalid_field") from None
+    return jsonify(hall_app().staffing_plan(hall, day)["hours"])
+
+
+@bp.get("/halls/<hall>/alerts")
+def alerts(hall: str):
+    """Active alerts of the hall and their raised/cleared history (supervisor)."""
+    require(actor(), SUPERVISORS, hall)
+    hall_app().hall(hall)
+    return jsonify(current_app.extensions["hall_alerts"].current(hall))
+
+
+def _report_format() -> str:
+    fmt = request.args.get("format") or "json"
+    if fmt not in ("json", "csv"):
+        raise InvalidInput("format must be json or csv", "invalid_format")
+    return fmt
+
+
+@bp.get("/halls/<hall>/reports")
+def hall_report(hall: str):
+    """A hall's report for ?from=YYYY-MM-DD&to=YYYY-MM-DD, as JSON or &format=csv (supervisor)."""
+    from hall_server.reports import parse_range, to_csv
+    require(actor(), SUPERVISORS, hall)
+    fmt = _report_format()
+    reports = current_app.extensions["hall_reports"]
+    day_from, day_to = parse_range(request.args, reports.today(hall))
+    data = reports.hall_report(hall, day_from, day_to)
+    if fmt == "csv":
+        name = f"report-{hall}-{day_from.isoformat()}-{day_to.isoformat()}.csv"
+        return Response(to_csv(data), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return jsonify(data)
+
+
+@bp.get("/reports")
+def governorate_report():
+    """Every hall of the server with the same indicators, worst first (supervisor, admin)."""
+    from hall_server.reports import parse_range
+    require(actor(), SUPERVISORS)
+    reports = current_app.extensions["hall_reports"]
+    day_from, day_to = parse_range(request.args, reports.today(hall_app().settings.halls[0].code))
+    return jsonify(reports.governorate(day_from, day_to))
+
+
+@bp.post("/halls/<hall>/queue/move")
+def queue_move(hall: str):
+    """Move a waiting ticket to another service; it keeps its place (supervisor)."""
+    who = require(actor(), SUPERVISORS, hall)
+    data = body()
+    return jsonify(hall_app().move_waiting(hall, field(data, "ticket", str, required=True, max_len=16),
+                                           field(data, "service", str, required=True, max_len=40), who))
 
 
 # ----- request files -----------------------------------------------------------------------

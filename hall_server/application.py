@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -23,18 +22,19 @@ from sqlalchemy.exc import IntegrityError
 from config import HallDef, Settings
 from hall_server import audit
 from hall_server import events as ev
-from hall_server.domain import estimate, numbering, policy
+from hall_server.domain import estimate, numbering, policy, staffing
 from hall_server.domain.errors import DomainError, InvalidInput, InvalidTransition, ReasonRequired
 from hall_server.domain.tickets import ACTIVE, OUTCOMES, Status, recall_outcome, transition
 from hall_server.storage import (
-    counters, halls, is_postgres, read_tx, ticket_events, tickets, windows, write_tx,
+    counters, halls, is_postgres, read_tx, ticket_events, tickets, users, windows, write_tx,
 )
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 RECENT_SAMPLES = 10
-DURATIONS_TTL = 15.0  # seconds a hall's recent service times are reused for estimates
+DURATIONS_TTL = 15.0  # seconds (of the app's clock) a hall's recent service times are reused
+HISTORY_DAYS = 28  # past days whose service times are the prior of the estimates
 
 
 def utc_now() -> datetime:
@@ -106,6 +106,25 @@ class Notifier:
                 log.exception("after-commit handler %r failed", handler)
 
 
+@dataclass
+class _RecentTimes:
+    """A hall's recent inputs of the wait estimates (see HallApp._recent_times)."""
+
+    durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    occupation: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    arrivals: dict[tuple[str, bool], float] = field(default_factory=dict)
+    last_calls: dict[int, tuple[float, float]] = field(default_factory=dict)
+    paused_today: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _History:
+    """A hall's past days as the wait estimates use them (see HallApp._history_times)."""
+
+    times: dict[str, tuple[float, int]] = field(default_factory=dict)  # service -> (mean s, count)
+    breaks: estimate.BreakPattern = field(default_factory=estimate.BreakPattern)
+
+
 class HallApp:
     """The hall's use cases over one database; shared by REST, Socket.IO, CLI and simulator."""
 
@@ -116,8 +135,12 @@ class HallApp:
         self.clock = clock
         self.notifier = notifier or Notifier()
         self._pg = is_postgres(engine)
-        self._durations: dict[str, tuple[float, dict[str, list[float]]]] = {}
+        # wait-estimate inputs: recent times by the app's clock (simulated time works), history per day
+        self._durations: dict[str, tuple[datetime, datetime, _RecentTimes]] = {}
+        self._history: dict[str, tuple[Any, _History]] = {}
         self._durations_lock = threading.Lock()
+        self._snapshot_slot = threading.local()  # one snapshot per transaction
+        self.estimator = estimate.DEFAULT_ESTIMATOR  # a name in estimate.ESTIMATORS
 
     # ----- setup -------------------------------------------------------------------------
     def ensure_halls(self) -> None:
@@ -243,7 +266,7 @@ class HallApp:
             day = numbering.local_day(now, hall.tz)
             seqno = self._allocate(c, hall.code, service.prefix, day)
             ahead = self._people_ahead(c, hall.code, service.code, priority, now, None)
-            eta = self._eta(c, hall, service.code, ahead)
+            eta = self._eta(c, hall, service.code, ahead, priority=priority)
             tid = c.execute(insert(tickets).values(
                 hall=hall.code, prefix=service.prefix, day=day, seq=seqno,
                 number=numbering.format_number(service.prefix, seqno), service=service.code,
@@ -283,25 +306,165 @@ class HallApp:
         return c.execute(q).scalar_one()
 
     def _recent_durations(self, c: Connection, hall: str) -> dict[str, list[float]]:
-        """The last service times per service (seconds), cached briefly: they change slowly."""
-        now_m = time.monotonic()
+        """The last service times per service (seconds, start to finish), cached briefly."""
+        return self._recent_times(c, hall).durations
+
+    def _prefixes(self) -> list[str]:
+        # Naming every prefix lets the (hall, prefix, day) unique index serve "today's tickets".
+        return sorted({s.prefix for s in self.settings.catalog.services})
+
+    def _recent_times(self, c: Connection, hall: str) -> _RecentTimes:
+        """Today's service times, arrival rates and last calls, cached by the app's clock.
+
+        The app's clock, not time.monotonic: in a simulated day time jumps, and a cache that
+        lives 15 real seconds would serve a whole morning's stale figures.
+        """
+        now = self.clock()
         with self._durations_lock:
             hit = self._durations.get(hall)
-            if hit is not None and hit[0] > now_m:
-                return hit[1]
-        since = self.clock() - timedelta(hours=12)
-        q = (select(tickets.c.service, tickets.c.called_at, tickets.c.started_at, tickets.c.finished_at)
-             .where(tickets.c.hall == hall, tickets.c.status == Status.DONE.value,
-                    tickets.c.finished_at >= since)
+            if hit is not None and hit[0] <= now < hit[1]:
+                return hit[2]
+        tz = self.hall(hall).tz
+        since = now - timedelta(hours=12)
+        q = (select(tickets.c.service, tickets.c.status, tickets.c.called_at, tickets.c.started_at,
+                    tickets.c.finished_at)
+             .where(tickets.c.hall == hall, tickets.c.prefix.in_(self._prefixes()),
+                    tickets.c.day >= numbering.local_day(since, tz), tickets.c.finished_at >= since)
              .order_by(tickets.c.finished_at.desc()).limit(600))
-        out: dict[str, list[float]] = defaultdict(list)
+        out = _RecentTimes()
         for r in c.execute(q):
-            begin = r.started_at or r.called_at
-            if begin and r.finished_at and len(out[r.service]) < RECENT_SAMPLES:
-                out[r.service].append((r.finished_at - begin).total_seconds())
+            if r.status == Status.DONE.value:
+                begin = r.started_at or r.called_at
+                if begin and len(out.durations[r.service]) < RECENT_SAMPLES:
+                    out.durations[r.service].append((r.finished_at - begin).total_seconds())
+            if r.status in (Status.DONE.value, Status.NO_SHOW.value) and r.called_at is not None \
+                    and len(out.occupation[r.service]) < RECENT_SAMPLES:
+                # the window is busy from the call (walking up, no-shows' recalls) to the finish
+                out.occupation[r.service].append((r.finished_at - r.called_at).total_seconds())
+        rate_since = now - timedelta(seconds=estimate.RATE_WINDOW_S)
+        les_since = now - timedelta(seconds=estimate.LES_MAX_AGE_S)
+        q = (select(tickets.c.service, tickets.c.priority, tickets.c.issued_at, tickets.c.queued_at,
+                    tickets.c.called_at, tickets.c.window)
+             .where(tickets.c.hall == hall, tickets.c.prefix.in_(self._prefixes()),
+                    tickets.c.day >= numbering.local_day(min(rate_since, les_since), tz),
+                    or_(tickets.c.issued_at >= rate_since, tickets.c.called_at >= les_since)))
+        counts: dict[tuple[str, bool], int] = defaultdict(int)
+        first = now
+        last: dict[int, tuple[datetime, float]] = {}
+        for r in c.execute(q):
+            if r.issued_at >= rate_since:
+                counts[(r.service, r.priority is not None)] += 1
+                first = min(first, r.issued_at)
+            if r.called_at is not None and r.called_at >= les_since and r.window is not None:
+                if r.window not in last or last[r.window][0] < r.called_at:
+                    last[r.window] = (r.called_at, (r.called_at - r.queued_at).total_seconds())
+        # a hall that opened ten minutes ago has ten minutes of arrivals, not an hour's
+        span_h = max((now - first).total_seconds(), 900.0) / 3600.0
+        out.arrivals = {k: n / span_h for k, n in counts.items()}
+        out.last_calls = {w: ((now - at).total_seconds(), wait) for w, (at, wait) in last.items()}
+        midnight = datetime.combine(numbering.local_day(now, tz), datetime.min.time(), tzinfo=tz)
+        out.paused_today = {r.window for r in c.execute(select(ticket_events.c.window).where(
+            ticket_events.c.hall == hall, ticket_events.c.at >= midnight,
+            ticket_events.c.kind == "window_pause"))}
         with self._durations_lock:
-            self._durations[hall] = (now_m + DURATIONS_TTL, out)
+            self._durations[hall] = (now, now + timedelta(seconds=DURATIONS_TTL), out)
         return out
+
+    def _history_times(self, c: Connection, hall: HallDef) -> _History:
+        """Past days' window time per service and the windows' break habits; read once a day."""
+        today = numbering.local_day(self.clock(), hall.tz)
+        with self._durations_lock:
+            hit = self._history.get(hall.code)
+            if hit is not None and hit[0] == today:
+                return hit[1]
+        first_day = today - timedelta(days=HISTORY_DAYS)
+        q = (select(tickets.c.service, tickets.c.called_at, tickets.c.finished_at)
+             .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes()),
+                    tickets.c.day >= first_day, tickets.c.day < today,
+                    tickets.c.status.in_((Status.DONE.value, Status.NO_SHOW.value)),
+                    tickets.c.called_at.is_not(None)))
+        sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+        for r in c.execute(q):
+            s = sums[r.service]
+            s[0] += (r.finished_at - r.called_at).total_seconds()
+            s[1] += 1
+        out = _History(times={svc: (total / n, int(n)) for svc, (total, n) in sums.items() if n})
+        # breaks: each window-day's first pause (time of day) and every pause's length
+        worked: set[tuple[Any, int]] = set()
+        first: dict[tuple[Any, int], float] = {}
+        paused_at: dict[int, datetime] = {}
+        lengths: list[float] = []
+        for r in c.execute(select(ticket_events.c.kind, ticket_events.c.at, ticket_events.c.window).where(
+                ticket_events.c.hall == hall.code,
+                ticket_events.c.at >= datetime.combine(first_day, datetime.min.time(), tzinfo=hall.tz),
+                ticket_events.c.at < datetime.combine(today, datetime.min.time(), tzinfo=hall.tz),
+                ticket_events.c.kind.in_(("window_sign_in", "window_pause", "window_resume")))
+                .order_by(ticket_events.c.at, ticket_events.c.id)):
+            local = r.at.astimezone(hall.tz)
+            key = (local.date(), r.window)
+            if r.kind == "window_sign_in":
+                worked.add(key)
+            elif r.kind == "window_pause":
+                first.setdefault(key, local.hour * 3600 + local.minute * 60 + local.second)
+                paused_at[r.window] = r.at
+            elif r.window in paused_at:
+                lengths.append((r.at - paused_at.pop(r.window)).total_seconds())
+        if first:
+            out.breaks = estimate.BreakPattern(
+                tuple(sorted(first.values())), max(len(worked), len(first)),
+                sum(lengths) / len(lengths) if lengths else estimate.TYPICAL_BREAK_S)
+        with self._durations_lock:
+            self._history[hall.code] = (today, out)
+        return out
+
+    def _wait_snapshot(self, c: Connection, hall: HallDef) -> estimate.HallSnapshot:
+        """What the estimators need, read once per transaction (queue_state asks for 60+ services)."""
+        txn = c.get_transaction()
+        slot = getattr(self._snapshot_slot, "value", None)
+        if slot is not None and slot[0] is txn and slot[1] == hall.code:
+            return slot[2]
+        now = self.clock()
+        recent = self._recent_times(c, hall.code)
+        history = self._history_times(c, hall)
+        rows = c.execute(select(tickets.c.id, tickets.c.service, tickets.c.queued_at, tickets.c.priority,
+                                tickets.c.target_window, tickets.c.status, tickets.c.window,
+                                tickets.c.called_at).where(
+            tickets.c.hall == hall.code,
+            tickets.c.status.in_((Status.WAITING.value, Status.CALLED.value, Status.SERVING.value)))).all()
+        busy = {r.window: r for r in rows if r.status != Status.WAITING.value}
+        wins = []
+        for w in c.execute(select(windows.c.number, windows.c.state, windows.c.services,
+                                  windows.c.priority_streak, windows.c.changed_at)
+                           .where(windows.c.hall == hall.code).order_by(windows.c.number)):
+            cur = busy.get(w.number)
+            wins.append(estimate.WindowNow(
+                number=w.number, state=w.state, services=tuple(w.services),
+                priority_streak=w.priority_streak or 0,
+                busy_s=(now - cur.called_at).total_seconds() if cur is not None and cur.called_at else None,
+                busy_service=cur.service if cur is not None else None,
+                paused_s=(now - w.changed_at).total_seconds() if w.state == "paused" and w.changed_at else None,
+                paused_today=w.number in recent.paused_today))
+        catalog = self.settings.catalog
+        minutes, v1_minutes = {}, {}
+        for s in catalog.services:
+            mean_s, n = history.times.get(s.code, (None, 0))
+            minutes[s.code] = estimate.typical_minutes(recent.occupation.get(s.code, ()), mean_s, n,
+                                                       s.expected_minutes)
+            v1_minutes[s.code] = estimate.service_minutes(recent.durations.get(s.code, []), s.expected_minutes)
+        all_recent = [d for ds in recent.durations.values() for d in ds]
+        hall_minutes = estimate.service_minutes(
+            all_recent, sum(s.expected_minutes for s in catalog.services) / len(catalog.services))
+        snap = estimate.HallSnapshot(
+            at=now, windows=tuple(wins),
+            waiting=tuple(policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
+                          for r in rows if r.status == Status.WAITING.value),
+            minutes=minutes, v1_minutes=v1_minutes, hall_minutes=hall_minutes,
+            arrivals=recent.arrivals, last_calls=recent.last_calls,
+            strategy=hall.queue.strategy, priority_ratio=hall.queue.priority_ratio,
+            breaks=history.breaks, day_s=(now.astimezone(hall.tz) - datetime.combine(
+                numbering.local_day(now, hall.tz), datetime.min.time(), tzinfo=hall.tz)).total_seconds())
+        self._snapshot_slot.value = (txn, hall.code, snap)
+        return snap
 
     def _open_windows_for(self, c: Connection, hall: str) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -313,13 +476,17 @@ class HallApp:
 
     def _eta(self, c: Connection, hall: HallDef, service: str, ahead: int,
              durations: dict[str, list[float]] | None = None,
-             open_counts: dict[str, int] | None = None) -> int | None:
-        durations = durations if durations is not None else self._recent_durations(c, hall.code)
-        open_counts = open_counts if open_counts is not None else self._open_windows_for(c, hall.code)
-        minutes = estimate.service_minutes(durations.get(service, []),
-                                           self.settings.catalog.service(service).expected_minutes)
-        return estimate.estimate_wait_seconds(
-            estimate.WaitInputs(ahead, minutes, open_counts.get(service, 0)))
+             open_counts: dict[str, int] | None = None, *, priority: str | None = None,
+             row: Any = None) -> int | None:
+        """Seconds until a call: for a new ticket of `service`, or for the waiting ticket `row`.
+
+        `ahead`, `durations` and `open_counts` are what v1 took; the estimators now read one
+        snapshot per transaction (people ahead included) and these stay for the callers.
+        """
+        snap = self._wait_snapshot(c, hall)
+        ticket = None if row is None else policy.Candidate(row.id, row.service, row.queued_at,
+                                                           row.priority, row.target_window)
+        return estimate.ESTIMATORS[self.estimator](snap, service, priority, ticket)
 
     # ----- public views --------------------------------------------------------------------
     def _public(self, c: Connection, hall: HallDef, row, ahead: int | None = None,
@@ -330,7 +497,7 @@ class HallApp:
             if ahead is None:
                 ahead = self._people_ahead(c, hall.code, row.service, row.priority, row.queued_at, row.id)
             if eta is None:
-                eta = self._eta(c, hall, row.service, ahead)
+                eta = self._eta(c, hall, row.service, ahead, priority=row.priority, row=row)
         else:
             ahead, eta = (0, 0) if row.status in (Status.CALLED.value, Status.SERVING.value) else (None, None)
         return {
@@ -861,6 +1028,10 @@ class HallApp:
                              .order_by(windows.c.number)).all()
             durations = self._recent_durations(c, hall.code)
             open_counts = self._open_windows_for(c, hall.code)
+            marks = self.window_marks(c, hall.code, now - timedelta(hours=24))
+            clerk_ids = [w.clerk_id for w in wins if w.clerk_id is not None]
+            clerks = {u.id: u for u in c.execute(select(users.c.id, users.c.username, users.c.full_name)
+                                                 .where(users.c.id.in_(clerk_ids)))} if clerk_ids else {}
         per: dict[str, dict[str, Any]] = {}
         for r in rows:
             s = per.setdefault(r.service, {"waiting": 0, "longest_wait_seconds": 0, "waits": [],
@@ -879,30 +1050,153 @@ class HallApp:
             elif r.status == Status.CANCELLED.value:
                 s["cancelled"] += 1
         services = []
+        all_waits: list[float] = []
         for code, s in sorted(per.items()):
             waits = s.pop("waits")
+            all_waits.extend(waits)
             minutes = estimate.service_minutes(durations.get(code, []),
                                                self.settings.catalog.service(code).expected_minutes)
+            info = self.settings.catalog.service(code)
             services.append({
                 "service": code, **s,
+                "name": {"ar": info.name_ar, "en": info.name_en},
+                "open_windows": open_counts.get(code, 0),
                 "average_wait_seconds": round(sum(waits) / len(waits)) if waits else None,
                 "within_target_share": (sum(1 for w in waits if w <= target) / len(waits)) if waits else None,
                 "eta_new_seconds": estimate.estimate_wait_seconds(
                     estimate.WaitInputs(s["waiting"], minutes, open_counts.get(code, 0))),
             })
         active = {r.window: r for r in rows if r.status in (Status.CALLED.value, Status.SERVING.value)}
+
+        def idle_seconds(w) -> int | None:
+            """Seconds an open window without a ticket has had nothing to do."""
+            if w.state != "open" or w.number in active:
+                return None
+            finished, opened = marks.get(w.number, (None, None))
+            # the later of its last finished ticket and its opening; the row's change time if no events
+            since = max([m for m in (finished, opened) if m is not None], default=w.changed_at)
+            return int((now - since).total_seconds()) if since else None
+
+        def clerk(w) -> dict[str, Any] | None:
+            u = clerks.get(w.clerk_id)
+            return {"id": u.id, "username": u.username, "full_name": u.full_name} if u else None
+
+        waiting = sorted((r for r in rows if r.status == Status.WAITING.value), key=lambda r: (r.queued_at, r.id))
         return {
             "hall": hall.code, "at": now.isoformat(), "wait_target_seconds": target,
             "windows": [{"number": w.number, "state": w.state, "clerk_id": w.clerk_id,
                          "current": active[w.number].number if w.number in active else None,
                          "serving_seconds": int((now - (active[w.number].started_at
                                                         or active[w.number].called_at)).total_seconds())
-                         if w.number in active else None} for w in wins],
+                         if w.number in active else None,
+                         "clerk": clerk(w), "services": list(w.services),
+                         "current_status": active[w.number].status if w.number in active else None,
+                         "current_service": active[w.number].service if w.number in active else None,
+                         "last_finished_at": marks[w.number][0].isoformat()
+                         if marks.get(w.number, (None,))[0] else None,
+                         "idle_seconds": idle_seconds(w)} for w in wins],
             "services": services,
             "totals": {"issued": len(rows), "waiting": sum(s["waiting"] for s in services),
-                       "served": sum(s["served"] for s in services)},
+                       "served": sum(s["served"] for s in services),
+                       "average_wait_seconds": round(sum(all_waits) / len(all_waits)) if all_waits else None,
+                       "within_target_share": (sum(1 for w in all_waits if w <= target) / len(all_waits))
+                       if all_waits else None},
+            # the queue itself, oldest first, for "move to another service" (capped: a page, not an export)
+            "waiting_tickets": [{"number": r.number, "service": r.service, "priority": r.priority,
+                                 "queued_at": r.queued_at.isoformat(), "target_window": r.target_window,
+                                 "wait_seconds": int((now - r.queued_at).total_seconds())}
+                                for r in waiting[:500]],
         }
 
+    def window_marks(self, c: Connection, hall: str, since: datetime
+                     ) -> dict[int, tuple[datetime | None, datetime | None]]:
+        """Per window: when it last finished a ticket and when it last opened, from events after `since`."""
+        finished_kinds = ("completed", "no_show", "transferred", "parked")
+        opened_kinds = ("window_open", "window_resume", "window_sign_in")
+        out: dict[int, tuple[datetime | None, datetime | None]] = {}
+        for r in c.execute(select(ticket_events.c.window, ticket_events.c.kind, func.max(ticket_events.c.at))
+                           .where(ticket_events.c.hall == hall, ticket_events.c.at >= since,
+                                  ticket_events.c.window.is_not(None),
+                                  ticket_events.c.kind.in_(finished_kinds + opened_kinds))
+                           .group_by(ticket_events.c.window, ticket_events.c.kind)):
+            at = r[2]
+            if at is not None and at.tzinfo is None:  # max() bypasses the column type on SQLite
+                at = at.replace(tzinfo=timezone.utc)
+            finished, opened = out.get(r.window, (None, None))
+            if r.kind in finished_kinds:
+                finished = at if finished is None or at > finished else finished
+            else:
+                opened = at if opened is None or at > opened else opened
+            out[r.window] = (finished, opened)
+        return out
+
+    def move_waiting(self, hall_code: str, ticket_ref: str, service: str, actor: Actor) -> dict[str, Any]:
+        """A supervisor moves a waiting ticket to another service; it keeps its place (issue time)."""
+        hall = self.hall(hall_code)
+        if actor.role not in ("supervisor", "admin") and actor.kind != "system":
+            raise Forbidden("only supervisors move waiting tickets")
+        self._service(service)
+        now = self.clock()
+        out = Outcome(hall=hall.code)
+        with write_tx(self.engine) as c:
+            cur = self._find_today(c, hall, ticket_ref)
+            if cur.status != Status.WAITING.value:
+                raise InvalidTransition(f"{cur.number} is {cur.status}: only a waiting ticket can be moved",
+                                        "not_waiting")
+            transition(cur.status, "transfer")
+            if service == cur.service and cur.target_window is None:
+                raise InvalidInput(f"{cur.number} already waits for that service", "same_service")
+            self._ticket_update(c, cur.id, cur.status, service=service, target_window=None)
+            seq = self._next_seq(c, hall.code)
+            self._event(c, hall.code, "transferred", now, ticket_id=cur.id, service=cur.service, window=None,
+                        actor=actor, seq=seq,
+                        data={"from_service": cur.service, "to_service": service, "to_window": None,
+                              "from_status": cur.status, "moved_waiting": True})
+            row = c.execute(select(tickets).where(tickets.c.id == cur.id)).one()
+            self._status_emit(out, row, Status.WAITING.value, transferred=True)
+            out.result = self.staff_ticket(row)
+        out.seq = seq
+        self.notifier.publish(out)
+        return out.result
+
+
+    def staffing_plan(self, hall_code: str, day: date | None = None,
+                      goal: float = staffing.DEFAULT_GOAL) -> dict[str, Any]:
+        """Windows needed per hour on `day` (default tomorrow) from the hall's last four weeks."""
+        hall = self.hall(hall_code)
+        today = numbering.local_day(self.clock(), hall.tz)
+        day = day or today + timedelta(days=1)
+        first = day - timedelta(days=staffing.LOOKBACK_DAYS)
+        counts: dict[Any, dict[int, dict[str, int]]] = {}
+        occupation: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+        with read_tx(self.engine) as c:
+            for r in c.execute(select(tickets.c.day, tickets.c.issued_at, tickets.c.service, tickets.c.status,
+                                      tickets.c.called_at, tickets.c.finished_at).where(
+                    tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes()),
+                    tickets.c.day >= first, tickets.c.day < min(day, today))):
+                hour = r.issued_at.astimezone(hall.tz).hour
+                per_hour = counts.setdefault(r.day, {}).setdefault(hour, {})
+                per_hour[r.service] = per_hour.get(r.service, 0) + 1
+                if r.status in (Status.DONE.value, Status.NO_SHOW.value) and r.called_at and r.finished_at:
+                    o = occupation[r.service]  # a window is busy from the call to the finish
+                    o[0] += (r.finished_at - r.called_at).total_seconds()
+                    o[1] += 1
+        minutes = {s.code: s.expected_minutes for s in self.settings.catalog.services}
+        minutes.update({svc: total / n / 60.0 for svc, (total, n) in occupation.items() if n})
+        expected, basis = staffing.expected_arrivals(counts, day)
+        pools = staffing.service_pools(w.services for w in hall.windows)
+        hours = staffing.plan(expected, minutes, hall.queue.wait_target_minutes, goal, pools)
+        return {
+            "hall": hall.code, "day": day.isoformat(), "goal": goal,
+            "wait_target_minutes": hall.queue.wait_target_minutes, "windows": len(hall.windows),
+            "basis_days": [d.isoformat() for d in basis],
+            "hours": [{"hour": h.hour, "expected_arrivals": round(h.expected_arrivals, 2),
+                       "windows_needed": h.windows_needed,
+                       "windows_needed_as_assigned": h.windows_needed_as_assigned,
+                       "mean_service_minutes": round(h.mean_service_minutes, 2),
+                       "offered_load": round(h.offered_load, 2),
+                       "service_level": round(h.service_level, 3)} for h in hours],
+        }
 
 def ticket_rows_for(engine: Engine, hall: str) -> Iterable[Any]:
     """All ticket rows of a hall (tests and tools)."""

@@ -147,8 +147,16 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from hall_server.auth import Auth
     settings = _settings(args)
     windows = [int(w) for w in args.windows.split(",")] if args.windows else None
+    departments = [d.strip() for d in args.departments.split(",") if d.strip()] if args.departments else None
+    if departments is not None:
+        sectors = [s.code for s in settings.catalog.sectors]
+        unknown = [d for d in departments if d not in sectors]
+        if unknown or not departments:
+            from hall_server.domain.errors import InvalidInput
+            raise InvalidInput(f"unknown department(s) {', '.join(unknown) or '(none given)'}; "
+                               f"sector codes of the catalog: {', '.join(sectors)}", "invalid_department")
     uid = Auth(_engine(settings)).add_user(args.username, args.password, args.role, args.full_name or "",
-                                           windows=windows)
+                                           windows=windows, departments=departments)
     print(f"user {args.username} ({args.role}) created with id {uid}")
     return 0
 
@@ -191,6 +199,73 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Simulate hall days: fill the database with history, or drive a running server live."""
+    from datetime import date, datetime, time as dtime
+    from hall_server import simulate
+    from hall_server.domain import numbering
+    settings = _settings(args)
+    hall = settings.hall(args.hall) if args.hall else settings.halls[0]
+    load = simulate.LOADS[args.load]
+    today = numbering.local_day(datetime.now().astimezone(), hall.tz)
+    if args.speed > 0:
+        if not args.token:
+            print("--speed needs --token: a kiosk device token of the running server", file=sys.stderr)
+            return 2
+        url = args.url or settings.public_url
+        driver = simulate.HttpDriver(url, hall.code, args.token, args.speed, args.password)
+        sim = simulate.Simulation(settings, hall.code, load, args.seed, driver)
+        days = [today] * args.days  # a live server keeps its own date: each day runs from now
+        print(f"driving {url} hall {hall.code}: {args.days} day(s), load {load.name}, x{args.speed:g} real time")
+    else:
+        start = date.fromisoformat(args.start_date) if args.start_date else None
+        days = (simulate.working_days(start, args.days, hall) if start
+                else simulate.days_before(today, args.days, hall))
+        engine = _engine(settings)
+        sim = simulate.in_process(settings, engine, hall.code, load, args.seed,
+                                  datetime.combine(days[0], dtime(0), tzinfo=hall.tz))
+        print(f"simulating {len(days)} day(s) {days[0]}..{days[-1]} in {engine.url.render_as_string(True)}, "
+              f"hall {hall.code}, load {load.name}, seed {args.seed}")
+    target = hall.queue.wait_target_minutes * 60
+
+    def report(r: "simulate.DayResult") -> None:
+        s = r.summary(target)
+        mean = "-" if s["mean_wait_min"] is None else f"{s['mean_wait_min']:.1f}"
+        share = "-" if s["within_target"] is None else f"{s['within_target']:.0%}"
+        mae = "-" if s["eta_mae_min"] is None else f"{s['eta_mae_min']:.1f}"
+        print(f"{s['day']}: {s['issued']} issued, {s['served']} served, {s['no_show']} no-show, "
+              f"{s['transferred']} transferred, {s['sent_home']} sent home; mean wait {mean} min, "
+              f"{share} within {hall.queue.wait_target_minutes} min; estimate shown: MAE {mae} min", flush=True)
+
+    try:
+        simulate.run_days(sim, days, report)
+    except simulate.SimActionFailed as exc:
+        print(f"error: the server refused the simulation: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if isinstance(sim.driver, simulate.HttpDriver):
+            sim.driver.close()
+    return 0
+
+
+def cmd_staffing(args: argparse.Namespace) -> int:
+    """Windows needed per hour for a day (default tomorrow), from the hall's history."""
+    from datetime import date
+    from hall_server.application import HallApp
+    settings = _settings(args)
+    hall = settings.hall(args.hall) if args.hall else settings.halls[0]
+    plan = HallApp(settings, _engine(settings)).staffing_plan(
+        hall.code, date.fromisoformat(args.day) if args.day else None, args.goal)
+    print(f"hall {plan['hall']}, {plan['day']}: {plan['goal']:.0%} called within {plan['wait_target_minutes']} min; "
+          f"history: {len(plan['basis_days'])} day(s) {', '.join(plan['basis_days']) or '(none)'}")
+    print("hour  arrivals  minutes  load  windows  as assigned  within target")
+    for h in plan["hours"]:
+        print(f"{h['hour']:02d}:00 {h['expected_arrivals']:9.1f} {h['mean_service_minutes']:8.1f} "
+              f"{h['offered_load']:5.1f} {h['windows_needed']:8d} {h['windows_needed_as_assigned']:12d} "
+              f"{h['service_level']:14.0%}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="hall-server", description="Queue and kiosk server for service halls.")
@@ -215,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--role", required=True, choices=("clerk", "supervisor", "admin", "back_office"))
     ua.add_argument("--full-name")
     ua.add_argument("--windows", help="comma-separated window numbers a clerk may use")
+    ua.add_argument("--departments", help="comma-separated sector codes a back_office user works on "
+                                          "(e.g. buildings,housing); without it: all departments")
     ua.set_defaults(fn=cmd_user_add)
     device = sub.add_parser("device", help="device tokens").add_subparsers(dest="device_cmd", required=True)
     da = common(device.add_parser("add", help=cmd_device_add.__doc__))
@@ -226,6 +303,26 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the tamper-evident audit trail").add_subparsers(dest="audit_cmd",
                                                                                           required=True)
     common(audit.add_parser("verify", help=cmd_audit_verify.__doc__)).set_defaults(fn=cmd_audit_verify)
+    sim = common(sub.add_parser("simulate", help=cmd_simulate.__doc__, description=(
+        "A seeded simulation of hall days through the application. --speed 0 (default): as fast as "
+        "possible, in process, on the configured database, ending yesterday unless --start-date is given "
+        "(run it before the server uses the database). --speed N > 0: N x real time against a running "
+        "server (--url, --token of a kiosk device; clerk1..N and supervisor log in with --password).")))
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--days", type=int, default=1)
+    sim.add_argument("--start-date", help="first day, YYYY-MM-DD (weekends and holidays are skipped)")
+    sim.add_argument("--load", choices=("light", "normal", "overloaded", "closing"), default="normal")
+    sim.add_argument("--speed", type=float, default=0.0)
+    sim.add_argument("--url", help="the running server (default: HALL_PUBLIC_URL)")
+    sim.add_argument("--token", help="a kiosk device token of the running server")
+    sim.add_argument("--password", default=DEMO_PASSWORD, help="password of clerk1..N and supervisor")
+    sim.add_argument("--hall", help="hall code (default: the first configured hall)")
+    sim.set_defaults(fn=cmd_simulate)
+    st = common(sub.add_parser("staffing", help=cmd_staffing.__doc__))
+    st.add_argument("--day", help="YYYY-MM-DD (default: tomorrow)")
+    st.add_argument("--goal", type=float, default=0.8, help="share to call within the wait target")
+    st.add_argument("--hall", help="hall code (default: the first configured hall)")
+    st.set_defaults(fn=cmd_staffing)
     return p
 
 

@@ -13,6 +13,8 @@ NAMESPACE = "/"
 # client -> server
 JOIN = "join"
 REPORT_STATUS = "report_status"
+PRINT_RESULT = "print_result"          # print agent -> server: {job_id, status, detail}
+FETCH_PRINT_JOBS = "fetch_print_jobs"  # print agent -> server after join: resend my pending jobs
 
 # server -> client
 SNAPSHOT = "snapshot"
@@ -24,6 +26,7 @@ WINDOW_CHANGED = "window_changed"
 BOARD_MESSAGE = "board_message"
 PRINT_TICKET = "print_ticket"
 DEVICE_STATUS = "device_status"
+PRINT_STATUS = "print_status"          # to the hall: {number, device, status, detail} of a print job
 
 ROLES = ("board", "counter", "supervisor", "ticket", "announcer", "printer", "kiosk")
 

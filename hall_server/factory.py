@@ -55,5 +55,7 @@ def _feature_modules() -> list:
     from audio import web as audio_web
     from counter_client import web as counter_web
     from display_board import web as board_web
+    from hall_server import backoffice, supervisor
     from kiosk import web as kiosk_web
-    return [kiosk_web.init_app, board_web.init_app, counter_web.init_app, audio_web.init_app]
+    return [kiosk_web.init_app, board_web.init_app, counter_web.init_app, audio_web.init_app,
+            supervisor.init_app, backoffice.init_app]

@@ -33,6 +33,10 @@ _TICKET = {"200": {"description": "ticket", "content": {"application/json": {
 _HALL = {"name": "hall", "in": "path", "required": True, "schema": _S}
 _WIN = {"name": "number", "in": "path", "required": True, "schema": _I}
 _FILE = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "example": "2026-000123"}}
+_RANGE = [{"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
+           "description": "first local day (default today)"},
+          {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
+           "description": "last local day, inclusive (default: from)"}]
 
 
 def document() -> dict[str, Any]:
@@ -83,6 +87,34 @@ def document() -> dict[str, Any]:
         "/halls/{hall}/queue": {"get": _op("Waiting counts and estimates per service, with seq", auth=False,
                                            extra={"parameters": [_HALL]})},
         "/halls/{hall}/stats": {"get": _op("Live indicators (supervisor)", extra={"parameters": [_HALL]})},
+        "/halls/{hall}/staffing": {"get": _op(
+            "Windows needed per hour to call 80% within the wait target (Erlang C), from the same weekday "
+            "of the last 4 weeks (supervisor)",
+            ok={"200": {"description": "one row per hour with expected arrivals", "content": {"application/json": {
+                "schema": {"type": "array", "items": _obj(
+                    ["hour", "expected_arrivals", "windows_needed"], hour=_I,
+                    expected_arrivals={"type": "number"}, windows_needed=_I,
+                    windows_needed_as_assigned=_I, mean_service_minutes={"type": "number"},
+                    offered_load={"type": "number"}, service_level={"type": "number"})}}}}},
+            extra={"parameters": [_HALL, {"name": "day", "in": "query", "required": False,
+                                          "schema": {"type": "string", "format": "date"}}]})},
+        "/halls/{hall}/alerts": {"get": _op(
+            "Active alerts (wait over target, no open window, idle window, device offline, late files) "
+            "and their raised/cleared history (supervisor)", extra={"parameters": [_HALL]})},
+        "/halls/{hall}/reports": {"get": _op(
+            "Report for local days from..to: per service, window, clerk, hour and day; waits (nearest-rank "
+            "p90), service times, share within target, request files; format=csv for a spreadsheet "
+            "(supervisor)",
+            ok={"200": {"description": "the report", "content": {
+                "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": _S}}}},
+            extra={"parameters": [_HALL] + _RANGE + [
+                {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}}]})},
+        "/reports": {"get": _op(
+            "The governorate view: every hall of this server with the same indicators, worst first "
+            "(supervisor, admin)", extra={"parameters": _RANGE})},
+        "/halls/{hall}/queue/move": {"post": _op(
+            "Move a waiting ticket to another service; it keeps its place (supervisor)", ok=_TICKET,
+            body=_obj(["ticket", "service"], ticket=_S, service=_S), extra={"parameters": [_HALL]})},
         "/halls/{hall}/files": {
             "post": _op("Open a request file (clerk); `window` links the ticket being served", body=_obj(
                 ["service", "citizen_name", "national_id"], service=_S, citizen_name=_S, national_id=_S,

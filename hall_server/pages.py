@@ -1,9 +1,9 @@
-"""Server-rendered pages of the hall server itself: the index and the citizen's phone page."""
+"""Server-rendered pages of the hall server itself: the index, the citizen's phone page and file inquiry."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, make_response, render_template, request, send_from_directory
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/hall")
@@ -14,6 +14,61 @@ def index():
     """A plain list of the halls and their pages."""
     settings = current_app.extensions["hall_settings"]
     return render_template("index.html", halls=settings.halls)
+
+
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@bp.get("/t/<token>")
+def ticket_page(token: str):
+    """The citizen's phone page for one ticket (the QR on the ticket opens it); no personal data."""
+    from hall_server.domain.errors import DomainError
+    app = current_app.extensions["hall"]
+    ticket = None
+    if 16 <= len(token) <= 64 and set(token) <= _TOKEN_CHARS:
+        try:
+            ticket = app.ticket_by_token(token)
+        except DomainError:
+            ticket = None
+    hall = app.hall(ticket["hall"]) if ticket else None
+    body = render_template("ticket.html", ticket=ticket, token=token if ticket else "", hall=hall,
+                           digits=hall.board.get("digits", "eastern") if hall else "eastern")
+    resp = make_response(body, 200 if ticket else 404)
+    # The token is the key to the ticket: keep it out of caches, referrers and search engines.
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Robots-Tag"] = "noindex"
+    return resp
+
+
+_FILE_CHARS = frozenset("0123456789٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹-/ ")
+
+
+@bp.get("/inquiry")
+def inquiry_page():
+    """The citizen's file inquiry (phone, kiosk, any browser): file number + last four digits, no personal data.
+
+    The hall comes from ?hall= (default: the only hall); ?file= prefills the number (the phone
+    ticket page links here with it).
+    """
+    settings = current_app.extensions["hall_settings"]
+    raw_file = (request.args.get("file") or "").strip()
+    prefill = raw_file if len(raw_file) <= 16 and set(raw_file) <= _FILE_CHARS else ""
+    code = (request.args.get("hall") or "").strip()
+    hall, status, missing = None, 200, None
+    if code:
+        try:
+            hall = settings.hall(code)
+        except KeyError:
+            status, missing = 404, code[:40]
+    elif len(settings.halls) == 1:
+        hall = settings.halls[0]
+    resp = make_response(render_template("inquiry.html", hall=hall, halls=settings.halls, missing=missing,
+                                         prefill=prefill), status)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Robots-Tag"] = "noindex"
+    return resp
 
 
 VENDOR = {

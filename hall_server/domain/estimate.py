@@ -1,13 +1,42 @@
-"""Wait estimates: how long a citizen will wait, from position, service times and open windows."""
+"""Wait estimates: how long a citizen will wait before a window calls them.
+
+Three estimators live here so they can be measured against each other (bench/bench_estimates.py):
+
+- `naive`: people ahead in the same service x the hall's mean service time / open windows.
+- `v1`: people ahead in the same service x that service's typical minutes / open windows
+  serving it (the first version shipped).
+- `v2` (the default, see DEFAULT_ESTIMATOR): the work queued ahead of the ticket at the windows
+  that can call it. A window usually serves several services and calls across them by the call
+  policy, so everyone ranked before the ticket at those windows counts, each with their own
+  service's typical time; plus what the windows still have in hand (the ticket at the window, a
+  break), plus the tickets that will overtake it while it waits (priorities, strict order), plus
+  the breaks its windows are likely to take meanwhile (learned from the hall's own pauses).
+
+Everything here is pure: the application layer gathers a `HallSnapshot` and calls these.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
 from statistics import fmean
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
+
+from hall_server.domain import policy
 
 MIN_SAMPLES = 3
 
+# v2 tuning, each with its reason:
+PRIOR_WEIGHT = 5.0  # recent samples needed to outweigh the history (or catalog) by half
+HISTORY_MIN = 5  # fewer historical samples than this and the catalog still has a say
+RESIDUAL_FLOOR = 0.3  # a ticket already past its typical time still has this share of it to go
+TYPICAL_BREAK_S = 15 * 60.0  # a paused window is assumed back after this, until history says otherwise
+OVERTAKE_CAP = 0.8  # beyond this the queue is unstable: do not promise a number that runs away
+RATE_WINDOW_S = 3600.0  # arrival rates are counted over the last hour
+NEW_TICKET_ID = 2**62  # the id a not-yet-issued ticket takes in the ranking: after every real one
 
+
+# ----- v1 (kept for comparison and for callers that use it directly) ----------------------------
 def service_minutes(recent_durations_s: Sequence[float], expected_minutes: float) -> float:
     """Typical minutes at the window: the mean of recent service times, or the catalog's value.
 
@@ -43,3 +72,288 @@ def estimate_wait_seconds(inputs: WaitInputs) -> int | None:
     if inputs.people_ahead <= 0:
         return 0
     return round(inputs.people_ahead * inputs.minutes_per_ticket * 60 / inputs.open_windows)
+
+
+# ----- the baseline ------------------------------------------------------------------------------
+def naive_wait_seconds(people_ahead: int, mean_minutes: float, open_windows: int) -> int | None:
+    """The baseline: people ahead x the hall's mean service time / open windows serving it."""
+    if open_windows <= 0:
+        return None
+    return max(0, round(people_ahead * mean_minutes * 60 / open_windows))
+
+
+# ----- v2 inputs -----------------------------------------------------------------------------
+def typical_minutes(recent_s: Sequence[float], history_mean_s: float | None, history_n: int,
+                    expected_minutes: float) -> float:
+    """Minutes a ticket of one service occupies a window: today's samples shrunk toward history.
+
+    The prior is the service's mean over past days (itself shrunk toward the catalog when the
+    history is thin); today's samples move it by how many there are, so a slow clerk today shows
+    up within a few tickets but one odd ticket does not swing every estimate.
+    """
+    prior = float(expected_minutes)
+    if history_mean_s is not None and history_n > 0:
+        w = history_n / (history_n + HISTORY_MIN)
+        prior = w * history_mean_s / 60.0 + (1 - w) * prior
+    if not recent_s:
+        return prior
+    n = len(recent_s)
+    return (n * fmean(recent_s) / 60.0 + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
+
+
+@dataclass(frozen=True)
+class BreakPattern:
+    """When and how long the hall's windows pause, from past days' pause events."""
+
+    starts_s: tuple[float, ...] = ()  # sorted: each window-day's first pause, seconds after local midnight
+    window_days: int = 0  # window-days worked in the same history (some take no break)
+    mean_s: float = TYPICAL_BREAK_S  # mean length of a pause
+
+    def p_start(self, after_s: float, until_s: float) -> float:
+        """Chance that a window with no break yet today starts one between the two times of day."""
+        if not self.starts_s or self.window_days <= 0 or until_s <= after_s:
+            return 0.0
+        before = bisect_right(self.starts_s, after_s)
+        within = bisect_right(self.starts_s, until_s) - before
+        still_possible = self.window_days - before  # window-days without a break by `after_s`
+        return within / still_possible if still_possible > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class WindowNow:
+    """One window as the estimator sees it."""
+
+    number: int
+    state: str  # open | paused | closed
+    services: tuple[str, ...]
+    priority_streak: int = 0
+    busy_s: float | None = None  # seconds since its current ticket was called; None when free
+    busy_service: str | None = None
+    paused_s: float | None = None  # seconds since it paused, when paused
+    paused_today: bool = False  # it had its break already (one a day is the habit we learn)
+
+
+@dataclass(frozen=True)
+class HallSnapshot:
+    """Everything the estimators need about a hall at one instant."""
+
+    at: datetime
+    windows: tuple[WindowNow, ...]
+    waiting: tuple[policy.Candidate, ...]
+    minutes: Mapping[str, float]  # v2: typical window minutes per ticket, per service
+    v1_minutes: Mapping[str, float]  # v1: recent start-to-finish blended with the catalog
+    hall_minutes: float  # the baseline's single mean for every service
+    arrivals: Mapping[tuple[str, bool], float] = field(default_factory=dict)  # (service, priority?) per hour
+    last_calls: Mapping[int, tuple[float, float]] = field(default_factory=dict)  # window -> (age s, wait s)
+    strategy: str = policy.LONGEST_WAIT
+    priority_ratio: int = 3
+    breaks: BreakPattern = field(default_factory=BreakPattern)
+    day_s: float | None = None  # `at` as seconds after the hall's local midnight
+    # per-snapshot memo of a new ticket's place at each window (queue_state asks for every service)
+    _memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
+
+    def minutes_of(self, service: str) -> float:
+        """The v2 typical minutes of a service (the hall mean if the service is unknown)."""
+        return self.minutes.get(service, self.hall_minutes)
+
+
+def _active(w: WindowNow) -> bool:
+    # A paused window is on a break and comes back; a closed one has nobody at it.
+    return w.state in ("open", "paused")
+
+
+def _serves(w: WindowNow, service: str, target_window: int | None) -> bool:
+    if target_window is not None:
+        return w.number == target_window
+    return service in w.services
+
+
+def _profile(snap: HallSnapshot, w: WindowNow) -> policy.WindowProfile:
+    return policy.WindowProfile(w.number, w.services, snap.strategy, snap.priority_ratio)
+
+
+def _residual_s(snap: HallSnapshot, w: WindowNow) -> float:
+    """Seconds until the window can call again: the rest of its current ticket and of its break."""
+    left = 0.0
+    if w.busy_s is not None:
+        typical = snap.minutes_of(w.busy_service or "") * 60.0
+        left += max(typical - w.busy_s, RESIDUAL_FLOOR * typical)
+    if w.state == "paused":
+        left += max(snap.breaks.mean_s - (w.paused_s or 0.0), 0.0)
+    return left
+
+
+def people_ahead(snap: HallSnapshot, service: str, priority: str | None = None,
+                 ticket: policy.Candidate | None = None) -> int:
+    """Waiting tickets of the same service that the policy calls first (what v1 and naive count)."""
+    me = ticket or policy.Candidate(NEW_TICKET_ID, service, snap.at, priority)
+    n = 0
+    for t in snap.waiting:
+        if t.id == me.id or t.service != service or t.target_window is not None:
+            continue
+        earlier = (t.queued_at, t.id) < (me.queued_at, me.id)
+        if (me.priority is None and (t.priority is not None or earlier)) or \
+                (me.priority is not None and t.priority is not None and earlier):
+            n += 1
+    return n
+
+
+def open_windows(snap: HallSnapshot, service: str) -> int:
+    """Open (not paused, not closed) windows that serve the service: what v1 divides by."""
+    return sum(1 for w in snap.windows if w.state == "open" and service in w.services)
+
+
+def wait_v2(snap: HallSnapshot, service: str, priority: str | None = None,
+            ticket: policy.Candidate | None = None) -> int | None:
+    """Estimate v2: work ranked ahead at the windows that can call the ticket, shared among them.
+
+    `ticket` is a waiting ticket (its place in the queue); without it, a new ticket of `service`
+    issued now. None when no window that could call it is staffed (open or on a break).
+    """
+    me = ticket or policy.Candidate(NEW_TICKET_ID, service, snap.at, priority)
+    group = [w for w in snap.windows if _active(w) and _serves(w, me.service, me.target_window)]
+    if not group:
+        return None
+    keys = tuple(_ahead_key(snap, w, me, ticket is None) for w in group)
+    work_key = ("work", tuple(w.number for w in group), keys)
+    work = snap._memo.get(work_key) if ticket is None else None
+    active = [w for w in snap.windows if _active(w)]
+    if not isinstance(work, float):
+        ahead: dict[int, policy.Candidate] = {}
+        for w, key in zip(group, keys):
+            ahead.update((t.id, t) for t in _ahead_at(snap, w, me, key))
+        in_group = {w.number for w in group}
+        work = 0.0
+        for t in ahead.values():
+            # A ticket another window could also take weighs only by the share of our group in it.
+            servers = [w.number for w in active if _serves(w, t.service, t.target_window)]
+            share = sum(1 for n in servers if n in in_group) / len(servers) if servers else 1.0
+            work += share * snap.minutes_of(t.service) * 60.0
+        if ticket is None:
+            snap._memo[work_key] = work
+    c = len(group)
+    base = (sum(_residual_s(snap, w) for w in group) + work) / c
+    # Tickets that arrive later but are called first stretch the wait: T = base / (1 - rho).
+    rho = 0.0 if me.priority is not None else _overtaking_load(snap, group, me, active)
+    wait = base / (1.0 - min(rho, OVERTAKE_CAP))
+    return max(0, round(_with_breaks(snap, group, wait)))
+
+
+def _with_breaks(snap: HallSnapshot, group: Sequence[WindowNow], wait: float) -> float:
+    """Add the breaks the group's windows will likely start while the ticket waits.
+
+    A break that starts inside the wait takes its length off one window's capacity: the wait
+    grows by its expected length shared among the group. Two fixed-point rounds, because a
+    longer wait lets more breaks in.
+    """
+    if snap.day_s is None or not snap.breaks.starts_s:
+        return wait
+    due = [w for w in group if w.state == "open" and not w.paused_today]
+    if not due:
+        return wait
+    out = wait
+    for _ in range(2):
+        lost = sum(snap.breaks.p_start(snap.day_s, snap.day_s + out) for _ in due) * snap.breaks.mean_s
+        out = wait + lost / len(group)
+    return out
+
+
+def _ahead_key(snap: HallSnapshot, w: WindowNow, me: policy.Candidate, new: bool) -> tuple[object, ...] | None:
+    """What a new ticket's place at window w depends on (None: not shareable, an issued ticket).
+
+    A new ticket is the last one queued, so at a window its place depends only on whether it is a
+    priority and, under strict order, on its service's rank there, not on which service it is.
+    """
+    if not new:
+        return None
+    rank = w.services.index(me.service) if snap.strategy == policy.STRICT_ORDER and me.service in w.services else -1
+    return ("ahead", w.number, me.priority is not None, rank)
+
+
+def _ahead_at(snap: HallSnapshot, w: WindowNow, me: policy.Candidate,
+              key: tuple[object, ...] | None) -> list[policy.Candidate]:
+    """The tickets window w calls before `me`, by the call policy itself."""
+    hit = snap._memo.get(key) if key is not None else None
+    if isinstance(hit, list):
+        return hit
+    pool = list(snap.waiting) if key is None else [*snap.waiting, me]
+    out = []
+    for choice in policy.rank_candidates(_profile(snap, w), pool, w.priority_streak):
+        if choice.ticket.id == me.id:
+            break
+        out.append(choice.ticket)
+    if key is not None:
+        snap._memo[key] = out
+    return out
+
+
+def _overtaking_load(snap: HallSnapshot, group: Sequence[WindowNow], me: policy.Candidate,
+                     active: Sequence[WindowNow]) -> float:
+    """The share of the group's capacity that later arrivals ranked before `me` will take."""
+    in_group = {w.number for w in group}
+    load_min_per_hour = 0.0
+    for (svc, is_priority), per_hour in snap.arrivals.items():
+        if per_hour <= 0:
+            continue
+        overtakes = is_priority
+        if not overtakes and snap.strategy == policy.STRICT_ORDER and me.target_window is None:
+            # under strict order a window calls its earlier-listed services first
+            overtakes = any(svc in w.services and me.service in w.services
+                            and w.services.index(svc) < w.services.index(me.service) for w in group)
+        if not overtakes:
+            continue
+        servers = [w.number for w in active if svc in w.services]
+        if not servers:
+            continue
+        share = sum(1 for n in servers if n in in_group) / len(servers)
+        load_min_per_hour += per_hour * share * snap.minutes_of(svc)
+    return load_min_per_hour / (60.0 * len(group))
+
+
+# ----- last to enter service -------------------------------------------------------------------
+LES_MAX_AGE_S = 30 * 60.0  # a call older than this says little about the queue now
+
+
+def wait_les(snap: HallSnapshot, service: str, priority: str | None = None,
+             ticket: policy.Candidate | None = None) -> int | None:
+    """The delay of the last ticket to be called at the windows that can call this one.
+
+    A classic predictor for queues whose service times nobody knows (Ibrahim & Whitt's "LES");
+    measured here for comparison, not used by default. None without a recent call.
+    """
+    target = ticket.target_window if ticket is not None else None
+    best: tuple[float, float] | None = None
+    for w in snap.windows:
+        if not (_active(w) and _serves(w, service, target)):
+            continue
+        last = snap.last_calls.get(w.number)
+        if last is not None and last[0] <= LES_MAX_AGE_S and (best is None or last[0] < best[0]):
+            best = last
+    return None if best is None else max(0, round(best[1]))
+
+
+# ----- the registry ------------------------------------------------------------------------
+def wait_v1(snap: HallSnapshot, service: str, priority: str | None = None,
+            ticket: policy.Candidate | None = None) -> int | None:
+    """v1 over a snapshot: same-service people ahead x the service's minutes / open windows."""
+    ahead = people_ahead(snap, service, priority, ticket)
+    minutes = snap.v1_minutes.get(service, snap.hall_minutes)
+    return estimate_wait_seconds(WaitInputs(ahead, minutes, open_windows(snap, service)))
+
+
+def wait_naive(snap: HallSnapshot, service: str, priority: str | None = None,
+               ticket: policy.Candidate | None = None) -> int | None:
+    """The baseline over a snapshot."""
+    return naive_wait_seconds(people_ahead(snap, service, priority, ticket), snap.hall_minutes,
+                              open_windows(snap, service))
+
+
+Estimator = Callable[..., "int | None"]
+ESTIMATORS: dict[str, Estimator] = {"naive": wait_naive, "v1": wait_v1, "v2": wait_v2, "les": wait_les}
+DEFAULT_ESTIMATOR = "v2"  # the most accurate in bench/bench_estimates.py (see bench/estimates_results.md)
+
+
+def estimate_all(snap: HallSnapshot, service: str, priority: str | None = None,
+                 ticket: policy.Candidate | None = None) -> dict[str, int | None]:
+    """Every estimator's answer for the same ticket and snapshot (for measuring them)."""
+    return {name: fn(snap, service, priority, ticket) for name, fn in ESTIMATORS.items()}

@@ -1,0 +1,265 @@
+"""Each call's joined WAV (chime + voice) at its `audio_url`, pre-rendered right after the call commits.
+
+Boards fetch `/api/v1/halls/<hall>/calls/<call_id>.wav`. The after-commit handler queues every
+("announce", payload) of a command for a background render, so by the time a board asks, the file
+is usually on disk; a request for a call not yet rendered (or pruned) renders it on demand.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import Blueprint, Flask, current_app, send_file
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from audio.announcer import ErrorRecordingEngine, HallVoice, hall_voice
+from audio.synth import ClipCache, make_engine, render_call
+from config import Settings
+from hall_server.application import NotFound, Outcome
+from hall_server.storage import read_tx, ticket_events, tickets
+
+log = logging.getLogger(__name__)
+bp = Blueprint("audio", __name__, url_prefix="/api/v1")
+
+TTS_DEVICE = "server-tts"  # the name supervisors see in device_status for the server's speech
+MAX_ID = 2**31 - 1  # ticket_events.id is an INTEGER column: bigger ids cannot exist
+PRUNE_EVERY_SECONDS = 600.0
+# The render starts a moment after the commit, so the call's pushes and the clerk's HTTP answer go
+# out first rather than share the CPU with it (see make_offload for gevent).
+RENDER_DELAY_SECONDS = 0.05
+# Pre-render at most this many calls ahead (a burst of 20 calls is ~2.5 minutes of speech): beyond
+# it, boards are minutes behind anyway and get those WAVs rendered when they ask, while the server
+# under a load test is not made to speak thousands of calls nobody will hear.
+MAX_BACKLOG = 20
+
+
+@dataclass(frozen=True)
+class CallRef:
+    """What a call's WAV is made from (looked up in ticket_events)."""
+
+    hall: str
+    call_id: int
+    number: str
+    window: int
+
+    def signature(self, voice: HallVoice) -> str:
+        """Describe the WAV's content, so a file left by an older database is never served."""
+        return f"{self.number}\t{self.window}\t{voice.lang}\t{voice.wording!r}\n"
+
+
+def make_offload(async_mode: str, engine_name: str) -> Callable[..., Any]:
+    """How a render runs: in the caller, or in a native thread where the event loop would stall.
+
+    Under gevent a render would hold the event loop while it computes (measured: 45-100 ms of
+    stall per call, so every push and request waits). With pyttsx3 (libespeak inside the process)
+    the render runs in one native thread of gevent's pool instead: one thread, so the clip cache
+    and libespeak are only ever used from it. The espeak-ng binary cannot be waited for from a
+    native thread under gevent (child watchers live on the main loop), so it, eventlet and the
+    threading mode run the render where it is called.
+    """
+    if async_mode != "gevent" or engine_name != "pyttsx3":
+        return lambda fn, *args: fn(*args)
+    pool: list[Any] = []
+
+    def offload(fn: Callable[..., Any], *args: Any) -> Any:
+        if not pool:  # made on first use, on the running hub
+            from gevent.threadpool import ThreadPool
+            pool.append(ThreadPool(1))
+        return pool[0].apply(fn, args)
+
+    return offload
+
+
+class CallRenderer:
+    """Render, cache and prune the joined WAV of each call; one render per call at a time."""
+
+    def __init__(self, settings: Settings, db: Engine, spawn: Callable[..., Any],
+                 report: Callable[[str, str, str], None], sleep: Callable[[float], Any] = time.sleep) -> None:
+        """Keep WAVs under data_dir/calls, clips under data_dir/audio-cache; spawn runs background work."""
+        self.settings = settings
+        self.db = db
+        self.spawn = spawn
+        self.sleep = sleep  # cooperative under gevent/eventlet (socketio.sleep)
+        self.report = report  # (hall, status, detail) -> tell supervisors
+        name = (settings.tts_engine or "pyttsx3").strip().lower()
+        self.engine_name = name
+        self.offload = make_offload(settings.async_mode, name)
+        try:
+            inner = make_engine(name)
+        except ValueError:
+            log.error("unknown TTS engine %r (HALL_TTS_ENGINE): calls go out with the chime only", name)
+            inner = make_engine("none")
+        self.tts = ErrorRecordingEngine(inner)
+        self.cache = ClipCache(settings.data_dir / "audio-cache", self.tts, settings.voice_pack)
+        self.root = settings.data_dir / "calls"
+        self.voices = {h.code: hall_voice(h) for h in settings.halls}
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, int], threading.Lock] = {}
+        self._todo: deque[CallRef] = deque()
+        self._worker_running = False
+        self._tts_failed: dict[str, bool] = {}
+        self._last_prune = 0.0
+
+    # ----- paths and lookups ------------------------------------------------------------------
+    def path_for(self, hall: str, call_id: int) -> Path:
+        """Where a call's WAV is cached."""
+        return self.root / hall / f"{call_id}.wav"
+
+    def lookup(self, hall: str, call_id: int) -> CallRef:
+        """The call with this id in this hall (a `called` or `recalled` event), or NotFound."""
+        if hall not in self.voices:
+            raise NotFound(f"no hall with code {hall!r}")
+        if not 1 <= call_id <= MAX_ID:
+            raise NotFound(f"no call {call_id} in hall {hall}")
+        with read_tx(self.db) as c:
+            row = c.execute(
+                select(ticket_events.c.id, ticket_events.c.window, tickets.c.number)
+                .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+                .where(ticket_events.c.id == call_id, ticket_events.c.hall == hall,
+                       ticket_events.c.kind.in_(("called", "recalled")))).first()
+        if row is None or row.window is None:
+            raise NotFound(f"no call {call_id} in hall {hall}")
+        return CallRef(hall, row.id, row.number, row.window)
+
+    # ----- rendering --------------------------------------------------------------------------
+    def _lock_for(self, key: tuple[str, int]) -> threading.Lock:
+        with self._guard:
+            if len(self._locks) > 512:  # forget idle locks of long-finished calls
+                for k in [k for k, lk in self._locks.items() if not lk.locked()][:256]:
+                    del self._locks[k]
+            return self._locks.setdefault(key, threading.Lock())
+
+    def ensure(self, call: CallRef) -> Path:
+        """The call's WAV, rendering it now unless a matching one is cached."""
+        voice = self.voices[call.hall]
+        path = self.path_for(call.hall, call.call_id)
+        sidecar = path.with_suffix(".txt")
+        signature = call.signature(voice)
+        with self._lock_for((call.hall, call.call_id)):
+            if path.exists() and sidecar.exists() and sidecar.read_text("utf-8") == signature:
+                return path
+            started = time.perf_counter()
+            rendered = self.offload(render_call, call.number, call.window, voice.lang, self.cache, path,
+                                    voice.wording)
+            tmp = sidecar.with_name(f".{sidecar.name}.{threading.get_ident()}.tmp")
+            tmp.write_text(signature, "utf-8")
+            tmp.replace(sidecar)
+            log.info("rendered call %s (%s to window %s) in %.0f ms%s", call.call_id, call.number,
+                     call.window, (time.perf_counter() - started) * 1000,
+                     " - chime only" if rendered.degraded else "")
+        self._note_health(call.hall, rendered.degraded)
+        return path
+
+    def _note_health(self, hall: str, degraded: bool) -> None:
+        """Tell supervisors when speech fails, and again when it is back (changes only)."""
+        with self._guard:
+            was = self._tts_failed.get(hall, False)
+            self._tts_failed[hall] = degraded
+        if degraded and not was:
+            detail = (f"text-to-speech ({self.engine_name}) failed; calls are announced "
+                      f"with the chime only. {self.tts.last_error}").strip()
+            self.report(hall, "tts_failed", detail)
+        elif was and not degraded:
+            self.report(hall, "online", "speech is back")
+
+    # ----- background pre-rendering -----------------------------------------------------------
+    def after_commit(self, outcome: Outcome) -> None:
+        """Notifier handler: queue each announced call of a committed command for rendering."""
+        calls = [CallRef(outcome.hall or "", p["call_id"], p["number"], p["window"])
+                 for kind, p in outcome.after if kind == "announce"]
+        if not calls or outcome.hall not in self.voices:
+            return
+        with self._guard:
+            room = MAX_BACKLOG - len(self._todo)
+            if room < len(calls):
+                log.info("pre-render backlog full: %d call(s) will render when first asked for",
+                         len(calls) - max(room, 0))
+            self._todo.extend(calls[:max(room, 0)])
+            if self._worker_running or not self._todo:
+                return
+            self._worker_running = True
+        try:
+            self.spawn(self._drain)
+        except Exception:  # noqa: BLE001 - no background task: calls render when first asked for
+            log.exception("cannot start the pre-render task")
+            with self._guard:
+                self._worker_running = False
+
+    def _drain(self) -> None:
+        """Render queued calls in call order (the first call's audio is ready first)."""
+        self.sleep(RENDER_DELAY_SECONDS)
+        while True:
+            with self._guard:
+                if not self._todo:
+                    self._worker_running = False
+                    return
+                call = self._todo.popleft()
+            try:
+                self.ensure(call)
+                self.prune()
+            except Exception:  # noqa: BLE001 - a failed pre-render is retried on the first request
+                log.exception("pre-rendering call %s failed", call.call_id)
+            self.sleep(0)  # between two renders of a burst, let requests and pushes through
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete call WAVs older than the hall's keep time (they re-render on demand); count them."""
+        now = time.time() if now is None else now
+        if now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return 0
+        self._last_prune = now
+        removed = 0
+        for hall, voice in self.voices.items():
+            folder = self.root / hall
+            if not folder.is_dir():
+                continue
+            cutoff = now - voice.keep_call_wavs_hours * 3600
+            with os.scandir(folder) as it:
+                for entry in it:
+                    try:
+                        if entry.is_file() and entry.stat().st_mtime < cutoff:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except FileNotFoundError:  # a concurrent prune or re-render got there first
+                        continue
+        if removed:
+            log.info("pruned %d old call audio files", removed)
+        return removed
+
+
+def renderer() -> CallRenderer:
+    """The running server's call renderer."""
+    return current_app.extensions["hall_audio"]
+
+
+@bp.get("/halls/<hall>/calls/<int:call_id>.wav")
+def call_wav(hall: str, call_id: int):
+    """One call's chime and spoken sentence as a WAV (public: it says what the board shows)."""
+    r = renderer()
+    path = r.ensure(r.lookup(hall, call_id))
+    return send_file(path, mimetype="audio/wav", conditional=True, max_age=3600)
+
+
+def init_app(app: Flask) -> None:
+    """Register the WAV route and pre-render every call after its commit."""
+    from hall_server.realtime import socketio
+    settings: Settings = app.extensions["hall_settings"]
+    hall_app = app.extensions["hall"]
+
+    def report(hall: str, status: str, detail: str) -> None:
+        devices = app.extensions.get("hall_devices")  # registered after the feature modules
+        if status != "online":
+            log.error("hall %s: %s: %s", hall, status, detail)
+        if devices is not None:
+            devices.update(hall, TTS_DEVICE, "tts", status, detail)
+
+    r = CallRenderer(settings, hall_app.engine, socketio.start_background_task, report, socketio.sleep)
+    app.extensions["hall_audio"] = r
+    app.register_blueprint(bp)
+    hall_app.notifier.subscribe(r.after_commit)

@@ -1,0 +1,480 @@
+// The hall's display board (URL and settings: display_board/templates/board.html).
+// Live data comes only through HallLive (snapshot first, then seq-stamped events, resync on a gap
+// or reconnect). Calls are spoken by one queue: one at a time, in call order, none dropped,
+// a recall spoken again, and never an old call twice after a resync.
+(function () {
+  "use strict";
+
+  var cfg = JSON.parse(document.getElementById("board-config").textContent);
+  var TEXT = {
+    ar: {ticket: "رقم التذكرة", window: "الشباك", windowN: "شباك", recent: "النداءات السابقة",
+         windows: "الشبابيك", waiting: "في الانتظار", closed: "مغلق", paused: "استراحة", free: "متاح",
+         offline: "غير متصل — جارٍ إعادة الاتصال", recall: "نداء متكرر", none: "لا أحد في الانتظار",
+         more: "خدمات أخرى"},
+    en: {ticket: "Ticket", window: "Window", windowN: "Window", recent: "Previous calls",
+         windows: "Windows", waiting: "Waiting", closed: "Closed", paused: "Break", free: "Open",
+         offline: "Offline — reconnecting", recall: "Called again", none: "No one waiting",
+         more: "more services"}
+  };
+  var T = TEXT[cfg.lang] || TEXT.ar;
+  var MAX_CALLS = 12;          // what the snapshot carries
+  var CATCH_UP_MS = 90000;     // a call missed while offline is spoken only if younger than this
+  var GAP_MS = 350;            // a breath between two announcements
+  var OFFLINE_MARK_MS = 2000;  // a blip shorter than this is not worth a mark
+  var FLASH_MS = 12000;        // how long a called window's tile stays highlighted
+
+  var skew = (cfg.server_now || Date.now()) - Date.now();   // the TV's clock may be wrong
+  function serverNow() { return Date.now() + skew; }
+  var digits = cfg.digits === "eastern" ? HallLive.easternDigits : function (t) { return String(t); };
+  var locale = (cfg.lang === "ar" ? "ar-EG" : "en-GB") + (cfg.digits === "eastern" ? "-u-nu-arab" : "-u-nu-latn");
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  function toSet(list) {
+    var s = {};
+    (list || []).forEach(function (x) { s[x] = true; });
+    return s;
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("[data-text]"), function (e) {
+    e.textContent = T[e.getAttribute("data-text")] || "";
+  });
+
+  // ----- zone filter (see the template's comment) ------------------------------------------------
+  var zoneWindows = cfg.windows ? toSet(cfg.windows) : null;
+  var zoneServices = cfg.services ? toSet(cfg.services) : null;
+  function callShown(c) {
+    return (!zoneWindows || zoneWindows[c.window]) && (!zoneServices || zoneServices[c.service]);
+  }
+  function windowShown(w) {
+    if (zoneWindows) return !!zoneWindows[w.number];
+    if (zoneServices) return (w.services || []).some(function (s) { return zoneServices[s]; });
+    return true;
+  }
+
+  // ----- state ------------------------------------------------------------------------------------
+  var state = {calls: [], windows: {}, order: [], waiting: {}, message: null};
+  var booted = false;
+  var flashTimer = null;
+  var calledAt = {};           // window number -> time its tile was last highlighted
+
+  // ----- rendering --------------------------------------------------------------------------------
+  function serviceName(code) {
+    var n = cfg.service_names[code];
+    return n ? (n[cfg.lang] || n.ar) : code;
+  }
+
+  function renderNow() {
+    var c = state.calls[0];
+    $("now-number").textContent = c ? digits(c.number) : "—";
+    $("now-window").textContent = c ? digits(c.window) : "—";
+    $("now-recall").hidden = !(c && c.recall);
+    $("now").setAttribute("data-call-id", c ? c.call_id : "");
+    $("now").classList.toggle("idle", !c);
+  }
+
+  function renderCalls() {
+    var list = $("calls");
+    list.textContent = "";
+    var shown = {};
+    state.calls.slice(1).forEach(function (c) {
+      if (shown[c.number] || (state.calls[0] && state.calls[0].number === c.number)) return;  // a recall
+      shown[c.number] = true;
+      var li = el("li");
+      li.setAttribute("data-call-id", c.call_id);
+      var num = el("span", "call-number", digits(c.number));
+      num.setAttribute("dir", "ltr");
+      li.appendChild(num);
+      var win = el("span", "call-window", digits(c.window));
+      win.setAttribute("data-label", T.windowN);
+      li.appendChild(win);
+      list.appendChild(li);
+    });
+    // Only whole rows: a row cut in half is harder to read than one fewer row.
+    while (list.lastChild && list.lastChild.offsetTop + list.lastChild.offsetHeight > list.clientHeight + 1) {
+      list.removeChild(list.lastChild);
+    }
+    markSpeaking(speakingId);
+  }
+
+  function renderWindows() {
+    var grid = $("windows");
+    grid.textContent = "";
+    var now = Date.now();
+    state.order.forEach(function (n) {
+      var w = state.windows[n];
+      if (!windowShown(w)) return;
+      var tile = el("div", "tile " + (w.state || "closed"));
+      tile.setAttribute("data-window", n);
+      if (w.current && w.status === "called" && calledAt[n] && now - calledAt[n] < FLASH_MS) {
+        tile.className += " called";
+      }
+      var badge = el("span", "tile-number", digits(n));
+      badge.setAttribute("title", T.windowN + " " + digits(n));
+      tile.appendChild(badge);
+      if (w.current) {
+        var t = el("span", "tile-ticket", digits(w.current));
+        t.setAttribute("dir", "ltr");
+        tile.appendChild(t);
+      } else {
+        tile.appendChild(el("span", "tile-state", w.state === "open" ? T.free :
+                                                  w.state === "paused" ? T.paused : T.closed));
+      }
+      grid.appendChild(tile);
+    });
+  }
+
+  function waitingServices() {
+    if (zoneServices) return {codes: Object.keys(zoneServices), keepZero: true};
+    if (zoneWindows) {
+      var s = {};
+      state.order.forEach(function (n) {
+        if (zoneWindows[n]) (state.windows[n].services || []).forEach(function (c) { s[c] = true; });
+      });
+      return {codes: Object.keys(s), keepZero: false};
+    }
+    return {codes: Object.keys(state.waiting), keepZero: false};
+  }
+
+  function renderWaiting() {
+    var box = $("waiting");
+    box.textContent = "";
+    var pick = waitingServices();
+    var rows = pick.codes.map(function (code) { return {code: code, n: state.waiting[code] || 0}; })
+      .filter(function (r) { return pick.keepZero || r.n > 0; });
+    rows.sort(function (a, b) { return b.n - a.n || serviceName(a.code).localeCompare(serviceName(b.code)); });
+    if (!rows.length) {
+      box.appendChild(el("span", "chip none", T.none));
+      return;
+    }
+    var chips = rows.map(function (r) {
+      var chip = el("span", "chip");
+      chip.setAttribute("data-service", r.code);
+      chip.appendChild(el("span", "chip-name", serviceName(r.code)));
+      chip.appendChild(el("span", "chip-count", digits(r.n)));
+      box.appendChild(chip);
+      return chip;
+    });
+    // Whatever does not fit is summed up in one last chip, rather than cut off mid-row.
+    var limit = box.clientHeight + 1;
+    function fits(e) { return e.offsetTop + e.offsetHeight <= limit; }
+    var k = chips.length;
+    while (k > 0 && !fits(chips[k - 1])) box.removeChild(chips[--k]);
+    if (k < chips.length) {
+      var more = el("span", "chip more");
+      box.appendChild(more);
+      do {
+        more.textContent = "+" + digits(chips.length - k) + " " + T.more;
+        if (fits(more) || k === 0) break;
+        box.removeChild(chips[--k]);
+      } while (true);
+    }
+  }
+
+  function renderMessage() {
+    var m = $("message");
+    m.textContent = state.message || "";
+    m.hidden = !state.message;
+  }
+
+  function renderTicker() {
+    var text = (cfg.news && (cfg.news[cfg.lang] || cfg.news.ar)) || "";
+    var box = $("ticker"), track = $("ticker-track");
+    box.hidden = !text;
+    if (!text) return;
+    track.textContent = text;
+    var w = track.scrollWidth, boxW = box.clientWidth;
+    var pxPerSecond = Math.max(60, box.clientHeight * 1.6);   // about 1.6 line heights a second
+    // Arabic reads from the right, so its beginning must enter first: it travels left to right.
+    var rtl = document.documentElement.dir === "rtl";
+    track.style.setProperty("--ticker-from", (rtl ? -w : boxW) + "px");
+    track.style.setProperty("--ticker-to", (rtl ? boxW : -w) + "px");
+    track.style.setProperty("--ticker-duration", ((w + boxW) / pxPerSecond).toFixed(1) + "s");
+  }
+
+  function renderAll() {
+    renderNow();
+    renderCalls();
+    renderWindows();
+    renderWaiting();
+    renderMessage();
+  }
+
+  function flash() {
+    var now = $("now");
+    now.classList.remove("flash");
+    void now.offsetWidth;  // restart the animation for a call that follows quickly
+    now.classList.add("flash", "fresh");
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(function () { now.classList.remove("fresh"); }, FLASH_MS);
+  }
+
+  // ----- clock ------------------------------------------------------------------------------------
+  var timeFmt = new Intl.DateTimeFormat(locale, {timeZone: cfg.timezone, hour: "numeric", minute: "2-digit"});
+  var dateFmt = new Intl.DateTimeFormat(locale, {timeZone: cfg.timezone, weekday: "long", day: "numeric",
+                                                 month: "long", year: "numeric"});
+  function tick() {
+    var d = new Date(serverNow());
+    $("time").textContent = timeFmt.format(d);
+    $("date").textContent = dateFmt.format(d);
+  }
+
+  // ----- sound: one queue, one call at a time -----------------------------------------------------
+  var voice = $("voice");
+  var queue = [];              // calls waiting to be spoken, in call_id order
+  var playing = false;
+  var unlocked = !!cfg.autoplay;
+  var seen = {};               // call_id -> true once queued (or known from the first snapshot)
+  var seenIds = [];
+  var watermark = 0;           // newest call of the first snapshot: spoken before this page opened
+  var audioLog = [];
+  var speakingId = null;
+  var audioCtx = null;
+
+  Object.defineProperty(window, "boardAudioLog", {
+    get: function () { return audioLog.map(function (e) { return Object.freeze(Object.assign({}, e)); }); }
+  });
+
+  function markSeen(id) {
+    if (seen[id]) return;
+    seen[id] = true;
+    seenIds.push(id);
+    if (seenIds.length > 1000) delete seen[seenIds.shift()];  // ids only grow: the old ones never return
+  }
+
+  function isRecent(c) {
+    var at = Date.parse(c.at);
+    return !isNaN(at) && serverNow() - at <= CATCH_UP_MS;
+  }
+
+  function enqueue(c) {
+    if (seen[c.call_id]) return;
+    markSeen(c.call_id);
+    if (!unlocked && queue.length >= 50) {   // nobody touched the board for hours: keep it bounded
+      var cutoff = Date.now() - CATCH_UP_MS;
+      queue = queue.filter(function (it) { return it.queued >= cutoff; }).slice(-49);
+    }
+    var item = {call: c, queued: Date.now()};
+    var i = queue.length;
+    while (i > 0 && queue[i - 1].call.call_id > c.call_id) i--;
+    queue.splice(i, 0, item);
+    pump();
+  }
+
+  function markSpeaking(id) {
+    speakingId = id;
+    Array.prototype.forEach.call(document.querySelectorAll(".speaking"), function (e) {
+      e.classList.remove("speaking");
+    });
+    if (id === null) return;
+    if ($("now").getAttribute("data-call-id") === String(id)) $("now").classList.add("speaking");
+    var li = document.querySelector('#calls li[data-call-id="' + id + '"]');
+    if (li) li.classList.add("speaking");
+  }
+
+  function chime() {
+    // Heard when a call's WAV cannot be loaded: citizens still hear that something was called.
+    return new Promise(function (resolve) {
+      try {
+        audioCtx = audioCtx || new (window.AudioContext || window.webkitAudioContext)();
+        var t = audioCtx.currentTime;
+        [[880, 0, 0.28], [660, 0.28, 0.34]].forEach(function (p) {
+          var o = audioCtx.createOscillator(), g = audioCtx.createGain();
+          o.frequency.value = p[0];
+          g.gain.setValueAtTime(0.0001, t + p[1]);
+          g.gain.exponentialRampToValueAtTime(0.4, t + p[1] + 0.012);
+          g.gain.exponentialRampToValueAtTime(0.0001, t + p[1] + p[2]);
+          o.connect(g).connect(audioCtx.destination);
+          o.start(t + p[1]);
+          o.stop(t + p[1] + p[2] + 0.02);
+        });
+      } catch (e) { /* no Web Audio: silence, but the call is on screen */ }
+      setTimeout(resolve, 700);
+    });
+  }
+
+  function pump() {
+    if (playing || !unlocked || !queue.length) return;
+    var item = queue.shift();
+    var c = item.call;
+    playing = true;
+    var entry = {call_id: c.call_id, number: c.number, window: c.window, recall: !!c.recall,
+                 started: performance.now(), ended: null, ok: false, duration: null};
+    audioLog.push(entry);
+    if (audioLog.length > 500) audioLog.shift();
+    markSpeaking(c.call_id);
+    var done = false;
+    var guard = setTimeout(function () { finish(false); }, 30000);   // a stalled download never blocks
+
+    function finish(ok) {
+      if (done) return;
+      done = true;
+      clearTimeout(guard);
+      voice.onended = voice.onerror = voice.onloadedmetadata = voice.onplaying = null;
+      voice.pause();
+      entry.ended = performance.now();
+      entry.ok = ok;
+      markSpeaking(null);
+      playing = false;
+      setTimeout(pump, GAP_MS);
+    }
+    function failed() {
+      if (done) return;
+      clearTimeout(guard);
+      guard = setTimeout(function () { finish(false); }, 3000);
+      chime().then(function () { finish(false); });
+    }
+    voice.onplaying = function () { if (!done) entry.started = performance.now(); };
+    voice.onloadedmetadata = function () {
+      entry.duration = voice.duration;
+      clearTimeout(guard);
+      guard = setTimeout(function () { finish(false); }, (voice.duration + 10) * 1000);
+    };
+    voice.onended = function () { finish(true); };
+    voice.onerror = failed;
+    voice.src = c.audio_url;
+    var p = voice.play();
+    if (p && p.catch) {
+      p.catch(function (err) {
+        if (done) return;
+        if (err && err.name === "NotAllowedError") {
+          // The browser wants a touch first: keep the call, ask once, try again after the touch.
+          done = true;
+          clearTimeout(guard);
+          voice.onended = voice.onerror = voice.onloadedmetadata = voice.onplaying = null;
+          audioLog.pop();
+          queue.unshift(item);
+          markSpeaking(null);
+          playing = false;
+          unlocked = false;
+          showGate();
+        } else {
+          failed();
+        }
+      });
+    }
+  }
+
+  function showGate() { $("sound-gate").hidden = false; }
+
+  function unlock() {
+    if (unlocked) return;
+    unlocked = true;
+    $("sound-gate").hidden = true;
+    try {
+      audioCtx = audioCtx || new (window.AudioContext || window.webkitAudioContext)();
+      audioCtx.resume();
+    } catch (e) { /* the chime fallback is optional */ }
+    // Calls that waited long for the touch are history now; the rest play in order.
+    var cutoff = Date.now() - CATCH_UP_MS;
+    queue = queue.filter(function (it) { return it.queued >= cutoff; });
+    pump();
+  }
+  ["click", "touchend", "keydown"].forEach(function (name) {
+    document.addEventListener(name, unlock, {capture: true});
+  });
+  if (!unlocked) showGate();
+
+  // ----- live stream ------------------------------------------------------------------------------
+  function sortCalls(list) {
+    return list.filter(callShown).sort(function (a, b) { return b.call_id - a.call_id; }).slice(0, MAX_CALLS);
+  }
+
+  function onSnapshot(snap) {
+    var b = snap.board;
+    state.windows = {};
+    state.order = [];
+    b.windows.forEach(function (w) { state.windows[w.number] = w; state.order.push(w.number); });
+    state.waiting = (snap.queue && snap.queue.waiting) || b.waiting || {};
+    state.message = b.message;
+    var before = state.calls[0] ? state.calls[0].call_id : null;
+    state.calls = sortCalls(b.calls);
+    var missed = [];
+    state.calls.slice().reverse().forEach(function (c) {
+      if (!booted) {
+        watermark = Math.max(watermark, c.call_id);
+        markSeen(c.call_id);
+      } else if (!seen[c.call_id] && c.call_id > watermark && isRecent(c)) {
+        missed.push(c);
+      } else {
+        markSeen(c.call_id);
+      }
+    });
+    booted = true;
+    missed.forEach(function (c) { calledAt[c.window] = Date.now(); });
+    document.body.setAttribute("data-seq", snap.seq);
+    renderAll();
+    if (state.calls[0] && state.calls[0].call_id !== before && missed.length) flash();
+    missed.forEach(enqueue);
+  }
+
+  function onCall(c) {
+    var w = state.windows[c.window];
+    if (w) { w.current = c.number; w.status = "called"; }
+    calledAt[c.window] = Date.now();
+    renderWindows();
+    if (!callShown(c)) return;
+    state.calls = sortCalls([c].concat(state.calls.filter(function (x) { return x.call_id !== c.call_id; })));
+    renderNow();
+    renderCalls();
+    flash();
+    enqueue(c);
+  }
+
+  function onEvent(name, d) {
+    document.body.setAttribute("data-seq", d.seq);
+    if (name === "ticket_called") {
+      onCall(d);
+    } else if (name === "window_changed") {
+      var w = state.windows[d.number];
+      if (!w) return;
+      if ("current" in d) { w.current = d.current; w.status = d.current ? (d.status || w.status) : null; }
+      if ("state" in d) w.state = d.state;
+      if ("services" in d) w.services = d.services;
+      renderWindows();
+      if ("services" in d && zoneWindows) renderWaiting();
+    } else if (name === "queue_changed") {
+      state.waiting = d.waiting || {};
+      renderWaiting();
+    } else if (name === "board_message") {
+      state.message = d.message;
+      renderMessage();
+    }
+  }
+
+  var offlineTimer = null;
+  function onStatus(s) {
+    document.body.setAttribute("data-state", s);
+    clearTimeout(offlineTimer);
+    if (s === "online") {
+      $("offline").hidden = true;
+    } else {
+      offlineTimer = setTimeout(function () { $("offline").hidden = false; }, OFFLINE_MARK_MS);
+    }
+  }
+
+  var live = new HallLive({hall: cfg.hall, role: "board", device: cfg.device,
+                           onSnapshot: onSnapshot, onEvent: onEvent, onStatus: onStatus});
+  window.boardLive = live;     // for diagnostics from the browser console
+  tick();
+  setInterval(tick, 1000);
+  setInterval(function () {           // let a highlighted tile fade back after FLASH_MS
+    var now = Date.now();
+    var due = Object.keys(calledAt).some(function (n) {
+      return now - calledAt[n] >= FLASH_MS && now - calledAt[n] < FLASH_MS + 2500;
+    });
+    if (due) renderWindows();
+  }, 2000);
+  renderTicker();
+  window.addEventListener("resize", renderTicker);
+  if (window.ResizeObserver) {
+    // Rows that fit change when the message bar comes or goes, or the TV turns: fit them again.
+    new ResizeObserver(function () { if (booted) renderCalls(); }).observe($("calls"));
+    new ResizeObserver(function () { if (booted) renderWaiting(); }).observe($("waiting"));
+  }
+  live.connect();
+})();

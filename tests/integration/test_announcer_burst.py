@@ -1,0 +1,176 @@
+"""`hall-announcer` end to end: a real server, nine signed-in clerks calling through the REST API,
+and the console script in its own process playing into a FileSink whose log has timestamps."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hall_server import events as ev
+from tests.board_support import (
+    ARTIFACTS, HallListener, act, burst_plan, call_span_seconds, called_ids, issue, main_services,
+    played_log, run_burst, save_json, sign_in, sox_stats, wait_for,
+)
+from tests.support import LiveServer
+
+pytestmark = pytest.mark.slow
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+
+
+class AnnouncerProcess:
+    """`hall-announcer` as an operator runs it, with a file sink in a folder."""
+
+    def __init__(self, server: LiveServer, folder: Path, *extra: str, token: str | None = None) -> None:
+        self.folder = folder
+        self.sink = folder / "speaker"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log_path = folder / "announcer.log"
+        env = {**os.environ, "HALL_DATA_DIR": str(folder / "data"), "HALL_LOG_LEVEL": "INFO",
+               "HALL_ANNOUNCER_TOKEN": token or server.devices["announcer-1"], "PYTHONUNBUFFERED": "1"}
+        exe = Path(sys.executable).with_name("hall-announcer")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "audio.announcer"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd + ["--server", server.url, "--hall", "kfs", "--sink", "file", "--sink-dir", str(self.sink),
+                       *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", "replace")
+
+    def joins(self) -> int:
+        return self.log().count("joined hall kfs as announcer")
+
+    def wait_joined(self, count: int = 1) -> None:
+        wait_for(lambda: self.joins() >= count or self.proc.poll() is not None, 60, "the announcer to join")
+        assert self.proc.poll() is None, self.log()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+@needs_espeak
+def test_a_burst_of_20_calls_from_9_windows_is_announced_in_order_without_overlap(live_server, tmp_path):
+    services = main_services()
+    for w, code in services.items():
+        issue(live_server, code, 4)
+    tokens = sign_in(live_server, range(1, 10))
+    # speed 0.05: each call "plays" for 5% of its length, so 20 calls take seconds, not minutes;
+    # order and overlap are judged from the sink's own start/end timestamps either way.
+    announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--sink-speed", "0.05")
+    try:
+        announcer.wait_joined()
+        # 18 calls (two rounds over nine windows) and 2 recalls: 20 announcements, all at once.
+        took = run_burst(live_server, tokens, burst_plan(9, 20, recalls=(1, 2)))
+        expected = called_ids(live_server)
+        assert len(expected) == 20
+        rows = wait_for(lambda: (r := played_log(announcer.sink)) and len(r) >= 20 and r, 180,
+                        "20 played calls")
+        time.sleep(0.5)  # nothing more may come: no call is played twice
+        rows = played_log(announcer.sink)
+        assert [r["call_id"] for r in rows] == expected            # all, once each, in call order
+        for before, after in zip(rows, rows[1:]):
+            assert after["start"] >= before["end"], (before, after)   # one at a time
+        recalls = [r for r in rows if "(recall)" in r["label"]]
+        assert len(recalls) == 2
+        for r in recalls:   # the recalled ticket was announced before, and is again
+            number = r["label"].split()[1]
+            assert sum(1 for x in rows if x["label"].split()[1] == number) == 2
+        for r in rows[:3] + recalls:
+            stats = sox_stats(announcer.sink / r["name"])
+            assert stats["length"] > 3.0 and stats["rms"] > 0.01, r   # chime and real speech
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(announcer.sink / rows[0]["name"], ARTIFACTS / "announcer-first-call.wav")
+        save_json("announcer-burst", {"burst_seconds": took, "calls_span_seconds": call_span_seconds(live_server),
+                                      "played": rows})
+    finally:
+        code = announcer.stop()
+    assert code == 0, announcer.log()
+    assert "Traceback" not in announcer.log()
+
+
+@needs_espeak
+def test_after_a_server_restart_nothing_is_replayed_and_nothing_is_missed(live_server, tmp_path):
+    services = main_services()
+    issue(live_server, services[4], 4)
+    tokens = sign_in(live_server, [4])
+    act(live_server, tokens[4], 4, "call-next")   # before the announcer starts: never spoken
+    announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--sink-speed", "0.05")
+    try:
+        announcer.wait_joined()
+        act(live_server, tokens[4], 4, "recall")
+        wait_for(lambda: len(played_log(announcer.sink)) >= 1, 60, "the recall to play")
+        live_server.stop()
+        live_server.start()
+        # Called while the announcer is still reconnecting: it is in the next snapshot, not an event.
+        act(live_server, tokens[4], 4, "start")
+        act(live_server, tokens[4], 4, "call-next")
+        announcer.wait_joined(2)
+        act(live_server, tokens[4], 4, "recall")
+        rows = wait_for(lambda: (r := played_log(announcer.sink)) and len(r) >= 3 and r, 60, "three calls")
+        time.sleep(0.5)
+        rows = played_log(announcer.sink)
+        ids = called_ids(live_server)
+        assert [r["call_id"] for r in rows] == ids[1:]   # the first call predates the announcer
+    finally:
+        code = announcer.stop()
+    assert code == 0, announcer.log()
+
+
+def test_without_speech_the_chime_plays_and_supervisors_are_told(live_server, tmp_path):
+    supervisor = HallListener(live_server, "supervisor", live_server.login("supervisor"))
+    announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--engine", "none", "--sink-speed", "0")
+    try:
+        announcer.wait_joined()
+        issue(live_server, main_services()[6])
+        tokens = sign_in(live_server, [6])
+        act(live_server, tokens[6], 6, "call-next")
+        rows = wait_for(lambda: played_log(announcer.sink), 60, "the chime-only call to play")
+        stats = sox_stats(announcer.sink / rows[0]["name"])
+        assert 0.5 < stats["length"] < 1.2 and stats["rms"] > 0.01    # the chime, nothing else
+        failed = wait_for(lambda: [d for d in supervisor.of(ev.DEVICE_STATUS)
+                                   if d["device"] == "announcer-1" and d["status"] == "tts_failed"],
+                          30, "tts_failed from the announcer")
+        assert "chime" in failed[0]["detail"]
+        assert "ERROR" in announcer.log() and "tts_failed" in announcer.log()
+    finally:
+        supervisor.close()
+        announcer.stop()
+
+
+def test_with_fetch_the_announcer_plays_the_servers_wav(live_server, tmp_path):
+    announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--fetch", "--sink-speed", "0")
+    try:
+        announcer.wait_joined()
+        issue(live_server, main_services()[9])
+        tokens = sign_in(live_server, [9])
+        act(live_server, tokens[9], 9, "call-next")
+        rows = wait_for(lambda: played_log(announcer.sink), 60, "the fetched call to play")
+        call = live_server.api("GET", "/halls/kfs/board").json()["calls"][0]
+        served = live_server.api("GET", call["audio_url"].removeprefix("/api/v1")).content
+        assert (announcer.sink / rows[0]["name"]).read_bytes() == served
+        assert rows[0]["call_id"] == call["call_id"]
+    finally:
+        assert announcer.stop() == 0, announcer.log()
+
+
+def test_a_wrong_token_stops_the_announcer_with_a_clear_message(live_server, tmp_path):
+    announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--engine", "none",
+                                 token=live_server.devices["kiosk-1"])
+    try:
+        assert announcer.proc.wait(60) == 2
+    finally:
+        announcer.stop()
+    assert "refused" in announcer.log() and "unauthorized" in announcer.log()
