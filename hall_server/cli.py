@@ -245,6 +245,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         if isinstance(sim.driver, simulate.HttpDriver):
             sim.driver.close()
+        else:
+            sim.driver.app.engine.dispose()
     return 0
 
 
@@ -254,8 +256,12 @@ def cmd_staffing(args: argparse.Namespace) -> int:
     from hall_server.application import HallApp
     settings = _settings(args)
     hall = settings.hall(args.hall) if args.hall else settings.halls[0]
-    plan = HallApp(settings, _engine(settings)).staffing_plan(
-        hall.code, date.fromisoformat(args.day) if args.day else None, args.goal)
+    engine = _engine(settings)
+    try:
+        plan = HallApp(settings, engine).staffing_plan(
+            hall.code, date.fromisoformat(args.day) if args.day else None, args.goal)
+    finally:
+        engine.dispose()
     print(f"hall {plan['hall']}, {plan['day']}: {plan['goal']:.0%} called within {plan['wait_target_minutes']} min; "
           f"history: {len(plan['basis_days'])} day(s) {', '.join(plan['basis_days']) or '(none)'}")
     print("hour  arrivals  minutes  load  windows  as assigned  within target")

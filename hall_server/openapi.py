@@ -136,6 +136,10 @@ def document() -> dict[str, Any]:
             extra={"parameters": [_HALL, _FILE]})},
         "/halls/{hall}/files/{number}/route": {"get": _op(
             "The service a citizen returning with this file queues for (kiosk)", extra={"parameters": [_HALL, _FILE]})},
+        "/halls/{hall}/calls/{call_id}.wav": {"get": _op(
+            "The call's announcement (chime + Arabic voice) as a WAV, for boards", auth=False,
+            ok={"200": {"description": "audio/wav", "content": {"audio/wav": {}}}}, errors=(404,),
+            extra={"parameters": [_HALL, {"name": "call_id", "in": "path", "required": True, "schema": _I}]})},
         "/halls/{hall}/departments": {"get": _op("Back-office departments", extra={"parameters": [_HALL]})},
         "/halls/{hall}/inquiry": {"post": _op(
             "Citizen inquiry: file number + last four digits of the national ID or mobile -> status and due date",
@@ -176,6 +180,8 @@ def document() -> dict[str, Any]:
                 id=_I, number=_S, service=_S, status={"enum": ["waiting", "called", "serving", "parked",
                                                                "done", "no_show", "cancelled"]},
                 token=_S, track_url=_S, position={"type": ["integer", "null"]},
+                print=_obj(["status"], status={"enum": ["printed", "queued", "failed", "none", "not_reprinted"]},
+                           message=_S),
                 eta_seconds={"type": ["integer", "null"]}, issued_at=_S, window={"type": ["integer", "null"]})},
         },
     }

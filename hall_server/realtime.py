@@ -40,6 +40,11 @@ def on_join(data: Any) -> dict[str, Any]:
     except DomainError as exc:
         return _fail(exc.code, exc.message)
     device = None
+    if role in ("board", "kiosk") and isinstance(data.get("auth"), str):
+        # a board or kiosk that shows its device token is tracked, so an unplugged TV raises an alert
+        who = current_app.extensions["hall_auth"].resolve(data["auth"])
+        if who is not None and who.kind == "device" and who.role == role and who.hall == hall:
+            device = who.name
     if role in _NEEDS_TOKEN:
         auth: Auth = current_app.extensions["hall_auth"]
         who = auth.resolve(data.get("auth") if isinstance(data.get("auth"), str) else None)
@@ -59,7 +64,7 @@ def on_join(data: Any) -> dict[str, Any]:
         join_room(ev.ticket_room(token))
     if role == "printer":
         join_room(ev.printer_room(hall, data.get("device") or device))
-    if role in ("printer", "announcer"):
+    if role in ("printer", "announcer") or (role in ("board", "kiosk") and device):
         devices: DeviceRegistry = current_app.extensions["hall_devices"]
         devices.attach(request.sid, hall, device or role, role)
     join_room(ev.hall_room(hall))
@@ -68,6 +73,8 @@ def on_join(data: Any) -> dict[str, Any]:
     snap["seq"] = snap["board"]["seq"]
     if role == "ticket":
         snap["ticket"] = app.ticket_by_token(data["token"])
+    if role == "supervisor":
+        snap["devices"] = current_app.extensions["hall_devices"].of_hall(hall)
     socketio.emit(ev.SNAPSHOT, snap, to=request.sid)
     return {"ok": True, "seq": snap["seq"]}
 

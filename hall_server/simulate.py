@@ -183,6 +183,7 @@ class Driver(Protocol):
     def window_action(self, window: int, action: str, **kw: Any) -> Any: ...
     def window_services(self, window: int) -> list[str]: ...
     def window_state(self, window: int) -> str: ...
+    closes_windows: bool
     def set_services(self, window: int, services: list[str]) -> None: ...
     def cancel(self, token: str) -> None: ...
     def waiting_total(self) -> int: ...
@@ -200,6 +201,8 @@ class SimClock:
 
 class InProcessDriver:
     """HallApp use cases on the configured database, at simulated time, as fast as possible."""
+
+    closes_windows = True  # history is filled before the hall opens: a window left open is closed
 
     def __init__(self, app: Any, hall: str, clock: SimClock, measure: bool = False) -> None:
         from hall_server.application import Actor
@@ -283,6 +286,8 @@ class SimActionFailed(Exception):
 class HttpDriver:
     """The same actions against a running server: kiosk API with a device token, CounterClient
     for each window (clerkN accounts), a supervisor account for closing and reassigning."""
+
+    closes_windows = False  # a window a person works at stays theirs: the simulated sign-in fails
 
     def __init__(self, base_url: str, hall: str, kiosk_token: str, speed: float, password: str,
                  clerk_prefix: str = "clerk", supervisor: str = "supervisor") -> None:
@@ -580,7 +585,7 @@ class _Day:
         for n, services in self.configured.items():
             if self.d.window_services(n) != services:
                 self.d.set_services(n, services)
-            if self.d.window_state(n) != "closed":
+            if self.d.closes_windows and self.d.window_state(n) != "closed":
                 try:
                     self.d.window_action(n, "close")
                 except SimActionFailed as exc:
@@ -589,12 +594,22 @@ class _Day:
     def _restore_windows(self) -> None:
         for n, services in self.configured.items():
             if self.windows[n].services != services:
-                self.d.set_services(n, services)
+                self.quietly("reassignment", self.d.set_services, n, services)
 
     # -- events ----------------------------------------------------------------------------
+    def quietly(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """A kiosk or supervisor action; on a live server a refusal is logged and the day goes on."""
+        try:
+            return fn(*args)
+        except SimActionFailed as exc:
+            log.warning("simulated %s refused: %s", what, exc)
+            return None
+
     def on_arrive(self, service: str, priority: str | None) -> None:
         estimates = self.d.estimates(service, priority)
-        t = self.d.issue(service, priority)
+        t = self.quietly("ticket", self.d.issue, service, priority)
+        if t is None:
+            return
         st = SimTicket(t["number"], t["token"], service, priority, self.sim._at(self.day, self.now_s),
                        t.get("eta_seconds"), estimates)
         self.tickets[st.number] = st
@@ -621,12 +636,12 @@ class _Day:
         w.poke_pending = False
         if w.state != "idle":
             return
+        if self.stopped:
+            return self._sign_out(w)
         if w.leave_due:
             return self._leave(w)
         if w.break_due and not w.break_taken:
             return self._pause(w)
-        if self.stopped:
-            return self._sign_out(w)
         t = self.act(n, "call_next")
         if t is None:
             if w.state == "idle" and self.now_s >= self.arrivals_end_s:
@@ -737,7 +752,7 @@ class _Day:
         for i, service in enumerate(s for s in w.services if s not in {x for o in others for x in o.services}):
             o = others[i % len(others)]
             o.services = o.services + [service]
-            self.d.set_services(o.number, o.services)
+            self.quietly("reassignment", self.d.set_services, o.number, o.services)
             if o.state == "idle" and not o.poke_pending:
                 o.poke_pending = True
                 self.push(self.now_s + self.u(self.b.react_s), "poke", o.number)
@@ -754,7 +769,7 @@ class _Day:
         self.stopped = True
         for st in self.order:
             if st.status == "waiting":
-                self.d.cancel(st.token)
+                self.quietly("sending home", self.d.cancel, st.token)
                 st.status = "sent_home"
         for w in self.windows.values():
             if w.state in ("idle", "paused", "off"):

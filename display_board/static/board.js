@@ -457,7 +457,7 @@
     }
   }
 
-  var live = new HallLive({hall: cfg.hall, role: "board", device: cfg.device,
+  var live = new HallLive({hall: cfg.hall, role: "board", device: cfg.device, auth: cfg.token,
                            onSnapshot: onSnapshot, onEvent: onEvent, onStatus: onStatus});
   window.boardLive = live;     // for diagnostics from the browser console
   tick();

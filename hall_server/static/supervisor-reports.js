@@ -211,9 +211,9 @@
     var target = r.wait_target_seconds / 60;
     chart("chart-waits", {type: "line", data: {labels: labels, datasets: [
       {label: Sup.t("chart.avg"), data: src.map(function (x) { return minutes(x.wait_avg_seconds); }),
-       borderColor: COLORS.brand, backgroundColor: COLORS.brand, spanGaps: true, tension: .2},
+       borderColor: COLORS.brand, backgroundColor: COLORS.brand, spanGaps: true, tension: 0},
       {label: Sup.t("chart.p90"), data: src.map(function (x) { return minutes(x.wait_p90_seconds); }),
-       borderColor: COLORS.warn, backgroundColor: COLORS.warn, spanGaps: true, tension: .2},
+       borderColor: COLORS.warn, backgroundColor: COLORS.warn, spanGaps: true, tension: 0},
       {label: Sup.t("chart.target"), data: src.map(function () { return target; }), borderColor: COLORS.bad,
        borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5}]},
       options: Sup.chartDir({scales: axes(Sup.t("chart.minutes"))})});

@@ -241,7 +241,8 @@
     document.getElementById("alert-list").innerHTML = a.active.map(function (x) {
       return '<li class="alert" data-code="' + Sup.esc(x.code) + '" data-severity="' + Sup.esc(x.severity) + '">' +
         '<div class="a-msg">' + Sup.esc(alertText(x)) + "</div>" +
-        '<div class="a-meta">' + Sup.esc(Sup.t("alerts.since", {t: Sup.fmtWhen(x.since || x.raised_at)})) + "</div></li>";
+        '<div class="a-meta">' + Sup.esc(Sup.t("alerts.since")).replace("{t}", "<bdi>" +
+          Sup.esc(Sup.fmtWhen(x.since || x.raised_at)) + "</bdi>") + "</div></li>";
     }).join("");
     var hist = a.history.slice(0, 40).map(function (h) {
       return '<li data-change="' + h.change + '" data-code="' + Sup.esc(h.code) + '"><span class="ltr mono">' +

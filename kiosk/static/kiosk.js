@@ -799,7 +799,7 @@
   function startLive() {
     if (live || !window.io) return;
     live = new HallLive({
-      hall: HALL, role: "kiosk",
+      hall: HALL, role: "kiosk", auth: state.token || undefined,
       onSnapshot: function (snap) { applyQueue(snap.queue); },
       onEvent: function (name, data) {
         if (name === "queue_changed") applyQueue(data);

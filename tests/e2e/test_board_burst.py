@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.board_support import (
-    HALL, burst_plan, call_span_seconds, called_ids, issue, main_services, open_board, save_json, shot,
-    sign_in, wait_for,
+    HALL, burst_plan, call_span_seconds, called_ids, issue, main_services, open_board, run_burst, save_json,
+    shot, sign_in, wait_for,
 )
 from tests.support import launch
 
@@ -23,7 +23,6 @@ def test_a_burst_keeps_call_order_on_screen_and_in_sound(browser, tmp_path):
             issue(server, code, 4)
         tokens = sign_in(server, range(1, 10))
         page = open_board(browser, server, autoplay="1", digits="western")
-        from tests.board_support import run_burst
         took = run_burst(server, tokens, burst_plan(9, 20, recalls=(3, 8)))
         expected = called_ids(server)
         assert len(expected) == 20

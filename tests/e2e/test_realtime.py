@@ -112,3 +112,23 @@ def test_phone_gets_its_own_ticket_status(live_server):
         assert (status["status"], status["window"], status["number"]) == ("called", 1, t["number"])
     finally:
         phone.disconnect()
+
+
+def test_a_board_that_joins_with_its_token_is_tracked_and_its_loss_is_an_alert(live_server):
+    import time
+    sup = live_server.login("supervisor")
+    board = _client(live_server)
+    assert board.call(ev.JOIN, {"hall": "kfs", "role": "board", "auth": live_server.devices["board-1"]})["ok"]
+
+    def board_state():
+        devices = live_server.api("GET", "/halls/kfs/alerts", sup).json()["devices"]
+        return next((d["status"] for d in devices if d["device"] == "board-1"), None)
+
+    assert board_state() == "online"
+    board.disconnect()
+    deadline = time.monotonic() + 10
+    while board_state() != "offline" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert board_state() == "offline"
+    alerts = live_server.api("GET", "/halls/kfs/alerts", sup).json()
+    assert any(a["code"].startswith("device") and "board-1" in str(a) for a in alerts["active"]), alerts

@@ -312,6 +312,13 @@ def test_live_hall_actions_reports_and_governorate(browser, seeded_server, shots
         expect(rows).to_have_count(len(report["by_window"]))
         expect(page.locator("#tbl-files tr.total td").nth(3)).to_have_text(str(report["files"]["late"]))
         shots(page, "07-report-day", full=True)
+        page.click("#lang-toggle")
+        expect(html).to_have_attribute("dir", "ltr")
+        expect(page.locator("#tbl-service tr.total td").first).to_have_text("Total")
+        assert not page.evaluate("Chart.getChart(document.querySelector('#chart-arrivals')).options.scales.x.reverse")
+        shots(page, "07b-report-day-english")
+        page.click("#lang-toggle")
+        expect(html).to_have_attribute("dir", "rtl")
 
         # CSV download through the page (the token goes in a header, not the URL)
         with page.expect_download() as dl:

@@ -1,6 +1,10 @@
-"""The staffing hint from a hall's history: expected arrivals per hour, window time, Erlang C, API."""
+"""The staffing hint from a hall's history: expected arrivals per hour, window time, Erlang C, API.
+
+On a SQLite file and on PostgreSQL (the db_url fixture).
+"""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -20,10 +24,10 @@ def at(clock, day, hh, mm):
 
 
 @pytest.fixture
-def history(make_app, clock):
+def history(make_app, clock, db_url):
     """Four Sundays with 6 rent payments at 09:xx and 3 at 10:xx, one served in 8 minutes a day;
     a busy Monday that must not count for a Sunday."""
-    app = make_app()
+    app = make_app(db_url)
     assert app.hall("kfs").timezone == "Africa/Cairo"
     uid = Auth(app.engine).add_user("clerk5", "password1", "clerk")
     clerk = Actor("user", "clerk5", "clerk", user_id=uid)
@@ -65,9 +69,16 @@ def test_windows_needed_per_hour_from_the_same_weekday(history, clock):
                for s, h in zip(strict["hours"], plan["hours"]))
 
 
-def test_staffing_endpoint(history, settings, clock):
+def test_staffing_endpoint(history, settings, clock, db_url):
     from hall_server.factory import create_app
-    flask_app = create_app(settings, clock=clock)
+    flask_app = create_app(replace(settings, database_url=db_url), clock=clock)
+    try:
+        _check_endpoint(flask_app)
+    finally:
+        flask_app.extensions["hall"].engine.dispose()
+
+
+def _check_endpoint(flask_app):
     auth = flask_app.extensions["hall_auth"]
     auth.add_user("sup", "password1", "supervisor")
     client = flask_app.test_client()
@@ -89,9 +100,9 @@ def test_staffing_endpoint(history, settings, clock):
     assert "/halls/{hall}/staffing" in client.get("/api/v1/openapi.json").json["paths"]
 
 
-def test_staffing_command(history, settings, capsys):
+def test_staffing_command(history, db_url, capsys):
     from hall_server.cli import main
-    assert main(["staffing", "--database-url", settings.database_url, "--day", DAY.isoformat()]) == 0
+    assert main(["staffing", "--database-url", db_url, "--day", DAY.isoformat()]) == 0
     out = capsys.readouterr().out
     assert "history: 4 day(s)" in out and "80% called within 15 min" in out
     assert [line.split()[:2] for line in out.splitlines() if line.startswith(("09:00", "10:00"))] == \
