@@ -14,6 +14,7 @@ import argparse
 import math
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -37,13 +38,19 @@ DB_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 
 
 def fresh(name: str):
-    """Settings and a migrated engine on a new SQLite file."""
+    """Settings and a migrated engine on a new SQLite file (drop it with `done`)."""
     path = Path(tempfile.mkdtemp(prefix=f"hall-bench-{name}-", dir=DB_DIR)) / "hall.db"
     url = f"sqlite:///{path}"
     settings = load_settings(env={}, database_url=url, data_dir=path.parent, async_mode="threading")
     engine = make_engine(url)
     upgrade(engine)
     return settings, engine
+
+
+def done(settings, engine) -> None:
+    """Close the database and remove its folder."""
+    engine.dispose()
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 
 def one_day(load_name: str, seed: int, day: date) -> None:
@@ -67,7 +74,7 @@ def one_day(load_name: str, seed: int, day: date) -> None:
           f"arrivals per hour vs rate: worst {worst:.1f} sd")
     print("            observed/expected per hour: " + ", ".join(
         f"{h}h {per_hour[h]}/{expected[h]:.0f}" for h in sorted(expected)))
-    engine.dispose()
+    done(settings, engine)
 
 
 def estimator_cost(waiting: int, seed: int) -> None:
@@ -94,7 +101,7 @@ def estimator_cost(waiting: int, seed: int) -> None:
                 now[0] += timedelta(seconds=1)
                 fn(hall.code)
             print(f"{name} {label} with {waiting} waiting: {(time.process_time() - c0) / 30 * 1000:.1f} ms CPU")
-    engine.dispose()
+    done(settings, engine)
 
 
 def main() -> None:

@@ -126,7 +126,6 @@ def board_settings(hall_code: str, args: Mapping[str, str]) -> dict[str, Any]:
         "hall_name": {"ar": hall.name_ar, "en": hall.name_en},
         "timezone": hall.timezone,
         "device": who.name,
-        "token": token,  # joins the live stream as this device, so supervisors see it go offline
         "zone": zone_name,
         "windows": list(windows) if windows else None,
         "services": list(services) if services else None,

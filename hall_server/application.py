@@ -137,7 +137,7 @@ class HallApp:
         self._pg = is_postgres(engine)
         # wait-estimate inputs: recent times by the app's clock (simulated time works), history per day
         self._durations: dict[str, tuple[datetime, datetime, _RecentTimes]] = {}
-        self._history: dict[str, tuple[Any, _History]] = {}
+        self._history: dict[str, tuple[date, _History]] = {}
         self._durations_lock = threading.Lock()
         self._snapshot_slot = threading.local()  # one snapshot per transaction
         self.estimator = estimate.DEFAULT_ESTIMATOR  # a name in estimate.ESTIMATORS
@@ -256,6 +256,10 @@ class HallApp:
                         raise InvalidInput("this Idempotency-Key was used for another service",
                                            "idempotency_mismatch")
                     return self._public(c, hall, row), False
+        # The estimate reads the whole queue: done before the write lock so issuing stays short
+        # under a rush. It is an estimate; a change committed in between does not make it wrong.
+        with read_tx(self.engine) as c:
+            eta = self._eta(c, hall, service.code, priority=priority)
         out = Outcome(hall=hall.code)
         with write_tx(self.engine) as c:
             if key is not None:  # re-check under the write lock (SQLite) / unique index (PostgreSQL)
@@ -266,7 +270,6 @@ class HallApp:
             day = numbering.local_day(now, hall.tz)
             seqno = self._allocate(c, hall.code, service.prefix, day)
             ahead = self._people_ahead(c, hall.code, service.code, priority, now, None)
-            eta = self._eta(c, hall, service.code, ahead, priority=priority)
             tid = c.execute(insert(tickets).values(
                 hall=hall.code, prefix=service.prefix, day=day, seq=seqno,
                 number=numbering.format_number(service.prefix, seqno), service=service.code,
@@ -304,10 +307,6 @@ class HallApp:
         if ticket_id is not None:
             q = q.where(tickets.c.id != ticket_id)
         return c.execute(q).scalar_one()
-
-    def _recent_durations(self, c: Connection, hall: str) -> dict[str, list[float]]:
-        """The last service times per service (seconds, start to finish), cached briefly."""
-        return self._recent_times(c, hall).durations
 
     def _prefixes(self) -> list[str]:
         # Naming every prefix lets the (hall, prefix, day) unique index serve "today's tickets".
@@ -421,7 +420,7 @@ class HallApp:
         """What the estimators need, read once per transaction (queue_state asks for 60+ services)."""
         txn = c.get_transaction()
         slot = getattr(self._snapshot_slot, "value", None)
-        if slot is not None and slot[0] is txn and slot[1] == hall.code:
+        if txn is not None and slot is not None and slot[0] is txn and slot[1] == hall.code:
             return slot[2]
         now = self.clock()
         recent = self._recent_times(c, hall.code)
@@ -463,7 +462,8 @@ class HallApp:
             strategy=hall.queue.strategy, priority_ratio=hall.queue.priority_ratio,
             breaks=history.breaks, day_s=(now.astimezone(hall.tz) - datetime.combine(
                 numbering.local_day(now, hall.tz), datetime.min.time(), tzinfo=hall.tz)).total_seconds())
-        self._snapshot_slot.value = (txn, hall.code, snap)
+        if txn is not None:
+            self._snapshot_slot.value = (txn, hall.code, snap)
         return snap
 
     def _open_windows_for(self, c: Connection, hall: str) -> dict[str, int]:
@@ -474,14 +474,11 @@ class HallApp:
                 counts[code] += 1
         return counts
 
-    def _eta(self, c: Connection, hall: HallDef, service: str, ahead: int,
-             durations: dict[str, list[float]] | None = None,
-             open_counts: dict[str, int] | None = None, *, priority: str | None = None,
+    def _eta(self, c: Connection, hall: HallDef, service: str, *, priority: str | None = None,
              row: Any = None) -> int | None:
         """Seconds until a call: for a new ticket of `service`, or for the waiting ticket `row`.
 
-        `ahead`, `durations` and `open_counts` are what v1 took; the estimators now read one
-        snapshot per transaction (people ahead included) and these stay for the callers.
+        The estimators read one snapshot of the hall per transaction (see _wait_snapshot).
         """
         snap = self._wait_snapshot(c, hall)
         ticket = None if row is None else policy.Candidate(row.id, row.service, row.queued_at,
@@ -497,7 +494,7 @@ class HallApp:
             if ahead is None:
                 ahead = self._people_ahead(c, hall.code, row.service, row.priority, row.queued_at, row.id)
             if eta is None:
-                eta = self._eta(c, hall, row.service, ahead, priority=row.priority, row=row)
+                eta = self._eta(c, hall, row.service, priority=row.priority, row=row)
         else:
             ahead, eta = (0, 0) if row.status in (Status.CALLED.value, Status.SERVING.value) else (None, None)
         return {
@@ -540,7 +537,6 @@ class HallApp:
         hall = self.hall(hall_code)
         with read_tx(self.engine) as c:
             waiting = self._waiting_counts(c, hall.code)
-            durations = self._recent_durations(c, hall.code)
             open_counts = self._open_windows_for(c, hall.code)
             out = []
             for s in self.settings.catalog.services:
@@ -553,7 +549,7 @@ class HallApp:
                     "deadline_days": s.deadline_days, "waiting": n,
                     "open_windows": open_counts.get(s.code, 0),
                     "open": open_counts.get(s.code, 0) > 0,
-                    "eta_seconds": self._eta(c, hall, s.code, n, durations, open_counts),
+                    "eta_seconds": self._eta(c, hall, s.code),
                 })
         return out
 
@@ -569,10 +565,8 @@ class HallApp:
         with read_tx(self.engine) as c:
             seq = c.execute(select(halls.c.seq).where(halls.c.code == hall.code)).scalar_one()
             waiting = self._waiting_counts(c, hall.code)
-            durations = self._recent_durations(c, hall.code)
             open_counts = self._open_windows_for(c, hall.code)
-            eta = {s.code: self._eta(c, hall, s.code, waiting.get(s.code, 0), durations, open_counts)
-                   for s in self.settings.catalog.services}
+            eta = {s.code: self._eta(c, hall, s.code) for s in self.settings.catalog.services}
         return {"hall": hall.code, "seq": seq, "waiting": waiting, "eta": eta,
                 "open": {k: v for k, v in open_counts.items() if v}}
 
@@ -1026,8 +1020,8 @@ class HallApp:
             rows = c.execute(select(tickets).where(tickets.c.hall == hall.code, tickets.c.day == day)).all()
             wins = c.execute(select(windows).where(windows.c.hall == hall.code)
                              .order_by(windows.c.number)).all()
-            durations = self._recent_durations(c, hall.code)
             open_counts = self._open_windows_for(c, hall.code)
+            eta_new = {code: self._eta(c, hall, code) for code in {r.service for r in rows}}
             marks = self.window_marks(c, hall.code, now - timedelta(hours=24))
             clerk_ids = [w.clerk_id for w in wins if w.clerk_id is not None]
             clerks = {u.id: u for u in c.execute(select(users.c.id, users.c.username, users.c.full_name)
@@ -1054,8 +1048,6 @@ class HallApp:
         for code, s in sorted(per.items()):
             waits = s.pop("waits")
             all_waits.extend(waits)
-            minutes = estimate.service_minutes(durations.get(code, []),
-                                               self.settings.catalog.service(code).expected_minutes)
             info = self.settings.catalog.service(code)
             services.append({
                 "service": code, **s,
@@ -1063,8 +1055,7 @@ class HallApp:
                 "open_windows": open_counts.get(code, 0),
                 "average_wait_seconds": round(sum(waits) / len(waits)) if waits else None,
                 "within_target_share": (sum(1 for w in waits if w <= target) / len(waits)) if waits else None,
-                "eta_new_seconds": estimate.estimate_wait_seconds(
-                    estimate.WaitInputs(s["waiting"], minutes, open_counts.get(code, 0))),
+                "eta_new_seconds": eta_new[code],
             })
         active = {r.window: r for r in rows if r.status in (Status.CALLED.value, Status.SERVING.value)}
 

@@ -80,20 +80,52 @@ def on_join(data: Any) -> dict[str, Any]:
 
 
 class Broadcaster:
-    """Turns a committed Outcome into Socket.IO events, each stamped with the hall's seq."""
+    """Turns a committed Outcome into Socket.IO events, each stamped with the hall's seq.
+
+    The change's own events go out at once. The hall's waiting counts and estimates
+    (`queue_changed`) are recomputed at most once per QUEUE_COALESCE_S per hall: under a rush
+    of tickets one recomputation covers many changes. A change that sends nothing else to the
+    hall room gets its `queue_changed` at once, so every seq reaches every board.
+    """
+
+    QUEUE_COALESCE_S = 0.3
 
     def __init__(self, app: HallApp, sio: SocketIO) -> None:
         self.app, self.sio = app, sio
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}  # hall -> newest seq whose queue state is not sent yet
 
     def __call__(self, outcome: Outcome) -> None:
         if outcome.hall is None or outcome.seq is None:
             return
+        room = ev.hall_room(outcome.hall)
         for e in outcome.emits:
             self.sio.emit(e.event, {**e.payload, "seq": outcome.seq, "hall": outcome.hall}, to=e.room)
-        if outcome.touched_services:
-            state = self.app.queue_state(outcome.hall)
-            state["seq"] = outcome.seq  # the change this state follows
-            self.sio.emit(ev.QUEUE_CHANGED, state, to=ev.hall_room(outcome.hall))
+        if not outcome.touched_services:
+            return
+        if not any(e.room == room for e in outcome.emits):
+            self._send_queue(outcome.hall, outcome.seq)
+            return
+        with self._lock:
+            scheduled = outcome.hall in self._pending
+            self._pending[outcome.hall] = max(outcome.seq, self._pending.get(outcome.hall, 0))
+        if not scheduled:
+            self.sio.start_background_task(self._flush_later, outcome.hall)
+
+    def _flush_later(self, hall: str) -> None:
+        self.sio.sleep(self.QUEUE_COALESCE_S)
+        with self._lock:
+            seq = self._pending.pop(hall, None)
+        if seq is not None:
+            try:
+                self._send_queue(hall, seq)
+            except Exception:  # noqa: BLE001 - a failed push must not kill the background task silently
+                log.exception("queue_changed for hall %s failed", hall)
+
+    def _send_queue(self, hall: str, seq: int) -> None:
+        state = self.app.queue_state(hall)
+        state["seq"] = seq  # the newest change this state includes
+        self.sio.emit(ev.QUEUE_CHANGED, state, to=ev.hall_room(hall))
 
 
 class DeviceRegistry:

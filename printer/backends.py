@@ -37,6 +37,8 @@ def _tamed_escpos_import() -> Iterator[None]:
         return
     # escpos.capabilities pickles its printer database into this folder instead of /tmp.
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(ESCPOS_CACHE_DIR))
+    # a folder chosen by the operator must exist too, or escpos fails on import
+    Path(os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"]).mkdir(parents=True, exist_ok=True)
     # It also calls mkdtemp() on import even when the variable is set (an eagerly evaluated
     # default): point the temp folder at our cache for the import, then remove that empty dir.
     before = {p.name for p in ESCPOS_CACHE_DIR.glob("tmp*")}

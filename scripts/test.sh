@@ -7,5 +7,4 @@ if [ -z "${HALL_TEST_PG_URL:-}" ] && [ "$(id -u)" = 0 ]; then
   HALL_TEST_PG_URL=$(bash scripts/postgres.sh | tail -1)
   export HALL_TEST_PG_URL
 fi
-export ESCPOS_CAPABILITIES_PICKLE_DIR="${ESCPOS_CAPABILITIES_PICKLE_DIR:-$PWD/.cache/escpos}"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

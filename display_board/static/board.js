@@ -457,7 +457,10 @@
     }
   }
 
-  var live = new HallLive({hall: cfg.hall, role: "board", device: cfg.device, auth: cfg.token,
+  // The token stays in the address (the TV reopens it after a power cut) and is not repeated in the
+  // page; joining with it makes the board a tracked device, so supervisors see it go offline.
+  var token = new URLSearchParams(window.location.search).get("device") || undefined;
+  var live = new HallLive({hall: cfg.hall, role: "board", device: cfg.device, auth: token,
                            onSnapshot: onSnapshot, onEvent: onEvent, onStatus: onStatus});
   window.boardLive = live;     // for diagnostics from the browser console
   tick();

@@ -19,7 +19,8 @@ from tests.support import launch
 
 KIOSKS, TICKETS, WINDOWS = 16, 2000, 9
 
-pytestmark = pytest.mark.slow
+# Minutes on 2 cores: 8,000+ real HTTP requests and a real database; the limit only stops a hang.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 def _kiosk(server, services, n, issued, errors, seed):
