@@ -93,9 +93,10 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
                  "--autoplay-policy=no-user-gesture-required"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright (no browser download)."""
+    """Debian's Chromium driven by Playwright (no browser download); one per test module, so pages
+    a module leaves open (boards animate) never burn CPU under the next module's load tests."""
     import shutil
     exe = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.path.exists(exe):
