@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from hall_server.storage import audit_heads, audit_log, halls, read_tx
+from hall_server.storage import audit_heads, audit_log, read_tx
 
 GENESIS = "0" * 64
 GLOBAL_CHAIN = "*"  # actions that belong to no hall: logins
@@ -35,9 +35,8 @@ def append(c: Connection, chain: str, at: datetime, actor: str, action: str, *, 
            file: str | None = None, data: Any = None, pg: bool = False) -> str:
     """Append one entry to a chain in the caller's transaction; returns its hash."""
     data = json.loads(json.dumps(data, ensure_ascii=False, default=str))  # hash what the database returns
-    if pg and chain != GLOBAL_CHAIN:
-        # the hall row first, always: the same lock order as every other change of the hall
-        c.execute(select(halls.c.code).where(halls.c.code == chain).with_for_update())
+    # The head row's lock serializes appends to a chain; callers take it last in their
+    # transaction (after the hall's seq row), so lock order is the same everywhere.
     stmt = select(audit_heads).where(audit_heads.c.chain == chain)
     head = c.execute(stmt.with_for_update() if pg else stmt).first()
     if head is None:

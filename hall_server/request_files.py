@@ -130,6 +130,8 @@ class FileDesk:
                 mobile=phone, fee=service.fee, documents=docs, received_at=now, due_date=due,
                 ticket_id=ticket.id if ticket else None, updated_at=now).returning(request_files.c.id)).scalar_one()
             row = c.execute(select(request_files).where(request_files.c.id == fid)).one()
+            if ticket is not None:  # the hall's seq row before the audit head: one lock order everywhere
+                out.seq = self.app._next_seq(c, hall.code)
             self._event(c, row, "received", now, actor, to_status=fd.RECEIVED, department=service.sector,
                         data={"documents_received": sorted(received), "ticket": ticket.number if ticket else None})
             if ticket is not None:
@@ -137,7 +139,6 @@ class FileDesk:
                 out.emits.append(ev.Emit(ev.TICKET_STATUS, {"token": ticket.token, "number": ticket.number,
                                                             "status": ticket.status, "request_file": number},
                                          ev.ticket_room(ticket.token)))
-                out.seq = self.app._next_seq(c, hall.code)
             result = self.view(row, history=self._history(c, fid))
         out.touched_services = False
         if out.seq is not None:
