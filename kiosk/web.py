@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import qrcode
@@ -102,7 +103,7 @@ def on_fetch_print_jobs(data: Any) -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the kiosk pages and the print dispatcher (the issue API calls it after each commit)."""
+    """Register the kiosk pages and the print dispatcher (the issue API queues each committed ticket)."""
     app.register_blueprint(bp)
     app.register_blueprint(assets)
 
@@ -114,4 +115,9 @@ def init_app(app: Flask) -> None:
         if devices is not None:
             devices.update(hall, f"{device}-printer", "printer", status, detail)
 
-    app.extensions["hall_print"] = PrintDispatcher(app.extensions["hall_settings"], emit, printer_status)
+    def spawn(work: Callable[[], None]) -> Any:
+        # Each server-driven printer's worker: a greenlet under gevent, a thread in threading mode.
+        return socketio.start_background_task(work)
+
+    app.extensions["hall_print"] = PrintDispatcher(app.extensions["hall_settings"], emit, printer_status,
+                                                   spawn=spawn)

@@ -483,8 +483,10 @@
     state.ticket._phone = body.phone || null;
     state.printState = (ticket.print && ticket.print.status) || "none";
     state.printDetail = (ticket.print && ticket.print.message) || "";
-    var early = state.printEvents[ticket.number];   // the agent may answer before the response came
-    if (early && state.printState === "queued") applyPrintEvent(early);
+    // "queued": the server's printer worker or the kiosk's print agent prints it; the outcome comes
+    // as print_status with the job's id, possibly before this response did.
+    var early = state.printEvents[printKey(ticket)];
+    if (early && (state.printState === "queued" || state.printState === "not_reprinted")) applyPrintEvent(early);
     clearTimeout(state.printTimer);
     if (state.printState === "queued") {
       state.printTimer = setTimeout(function () {
@@ -544,12 +546,21 @@
     if (!printedOk()) state.countdown = Math.max(state.countdown, TICKET_SECONDS * 2);
   }
 
+  // A ticket's print job is known by its job_id (the issue response's print.job_id). A retried
+  // request (not_reprinted) has none: the first request's job is found by the ticket's number.
+  function printKey(ticket) {
+    var id = ticket.print && ticket.print.job_id;
+    return id ? "job:" + id : "number:" + ticket.number;
+  }
+
   function onPrintStatus(ev) {
     if (!ev || ev.device !== state.device) return;
-    state.printEvents[ev.number] = ev;
+    if (ev.job_id) state.printEvents["job:" + ev.job_id] = ev;
+    state.printEvents["number:" + ev.number] = ev;
     var keys = Object.keys(state.printEvents);
-    if (keys.length > 20) delete state.printEvents[keys[0]];
-    if (state.ticket && state.ticket.number === ev.number) {
+    while (keys.length > 40) delete state.printEvents[keys.shift()];
+    var key = state.ticket && printKey(state.ticket);
+    if (key && (key === "job:" + ev.job_id || key === "number:" + ev.number)) {
       applyPrintEvent(ev);
       renderTicket();
     }

@@ -8,6 +8,7 @@ from hall_server.storage import make_engine
 from printer.agent import PrintAgent
 from printer.backends import NetworkPrinter
 from tests.kiosk_support import PORTRAIT, Kiosk
+from tests.print_queue_support import HeldPrinter
 from tests.print_support import PrinterPeer, job_image, qr_texts, reserve_port, write_hall
 from tests.support import launch
 
@@ -15,8 +16,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def hall(tmp_path_factory):
-    """kiosk-1 prints through an agent; kiosk-2's server-driven printer is switched off."""
+def held_printer():
+    """kiosk-3's network printer: it takes no job until the test releases it."""
+    printer = HeldPrinter()
+    yield printer
+    printer.close()
+
+
+@pytest.fixture(scope="module")
+def hall(tmp_path_factory, held_printer):
+    """kiosk-1 prints through an agent; kiosk-2's server-driven printer is switched off; kiosk-3's
+    server-driven printer is held by the test."""
     tmp = tmp_path_factory.mktemp("kiosk-print")
     hall_file = write_hall(tmp / "cfg", f"""
 [[devices]]
@@ -28,10 +38,16 @@ printer = {{mode = "agent"}}
 name = "kiosk-2"
 kind = "kiosk"
 printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {reserve_port()}, timeout = 2}}
+
+[[devices]]
+name = "kiosk-3"
+kind = "kiosk"
+printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {held_printer.port}, timeout = 120}}
 """)
     server = launch(tmp / "server", env={"HALL_HALLS": str(hall_file)})
     engine = make_engine(server.database_url)
     server.devices["kiosk-2"] = Auth(engine).add_device("kfs", "kiosk-2", "kiosk")
+    server.devices["kiosk-3"] = Auth(engine).add_device("kfs", "kiosk-3", "kiosk")
     engine.dispose()
     assert server.api("POST", "/halls/kfs/windows/1/sign-in", server.login("clerk1")).status_code == 200
     yield server
@@ -97,3 +113,23 @@ def test_agent_print_status_reaches_the_ticket_screen(browser, hall, shots):
         agent.stop()
         if peer:
             peer.close()
+
+
+def test_server_print_outcome_reaches_the_ticket_screen(browser, hall, held_printer):
+    """Mode server: the screen says "printing" while the printer holds the job (the response did not
+    wait for it), then "printed" when the print_status event for this job comes."""
+    k = Kiosk(browser, hall, PORTRAIT, token=hall.devices["kiosk-3"], query="ticket_seconds=60").ready()
+    _get_ticket(k, "building_permit")
+    p = k.page
+    p.wait_for_selector(".print-state.ps-queued")
+    assert "جارٍ طباعة تذكرتك" in p.inner_text("#t-print")
+    assert held_printer.accepted.wait(30) and not held_printer.released, "the printer holds this ticket's job"
+    assert "qr-big" not in p.get_attribute("#screen-ticket", "class")
+    held_printer.release()
+    p.wait_for_selector(".print-state.ps-printed", timeout=60000)
+    assert "تمت طباعة تذكرتك" in p.inner_text("#t-print")
+    [job] = held_printer.wait_jobs(1)
+    track_url = p.eval_on_selector("#t-qr", "e => new URL(e.src).searchParams.get('data')")
+    assert qr_texts(job_image(job)) == [track_url], "the paper is this screen's ticket"
+    assert "qr-big" not in p.get_attribute("#screen-ticket", "class")
+    k.close()

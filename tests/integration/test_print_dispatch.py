@@ -1,7 +1,7 @@
 """The print dispatcher on its own: kiosk printer config, the printed ticket's fields, the agent queue."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -10,8 +10,14 @@ from config import load_settings
 from config.loader import ConfigError
 from hall_server import events as ev
 from printer.dispatch import (
-    JOB_MAX_AGE, NOT_REPRINTED, PrintDispatcher, ticket_fields, ticket_from_fields, ticket_print,
+    JOB_MAX_AGE,
+    NOT_REPRINTED,
+    PrintDispatcher,
+    ticket_fields,
+    ticket_from_fields,
+    ticket_print,
 )
+from tests.print_queue_support import Emitted
 from tests.print_support import qr_texts, write_hall
 
 TICKET = {
@@ -36,10 +42,10 @@ def _settings(tmp_path, devices: str):
 
 
 def _dispatcher(tmp_path, devices: str, clock=None):
-    sent: list[tuple[str, dict, str]] = []
+    sent = Emitted()  # (event, payload, room) pushes, in order; waitable
     statuses: list[tuple[str, str, str, str]] = []
-    d = PrintDispatcher(_settings(tmp_path, devices), lambda e, p, r: sent.append((e, p, r)),
-                        lambda *a: statuses.append(a), **({"clock": clock} if clock else {}))
+    d = PrintDispatcher(_settings(tmp_path, devices), sent, lambda *a: statuses.append(a),
+                        **({"clock": clock} if clock else {}))
     return d, sent, statuses
 
 
@@ -79,15 +85,21 @@ def test_a_wrong_kiosk_printer_config_fails_at_start(tmp_path, printer, needle):
 
 
 def test_server_mode_file_printer_writes_a_scannable_ticket(tmp_path):
-    d, _, statuses = _dispatcher(tmp_path, '[[devices]]\nname = "kiosk-1"\nkind = "kiosk"\nprinter = '
-                                           '{mode = "server", backend = "file", folder = "tickets", width = 384}\n')
-    assert d.dispatch("kfs", "kiosk-1", TICKET).as_json() == {"status": "printed", "message": "printed"}
+    d, sent, statuses = _dispatcher(tmp_path, '[[devices]]\nname = "kiosk-1"\nkind = "kiosk"\nprinter = '
+                                              '{mode = "server", backend = "file", folder = "tickets", width = 384}\n')
+    result = d.dispatch("kfs", "kiosk-1", TICKET).as_json()
+    assert result["status"] == "queued" and result["job_id"], "the caller never waits for the printer"
+    printed = sent.status_of(result["job_id"])
+    assert printed == {"job_id": result["job_id"], "number": "A-007", "device": "kiosk-1",
+                       "status": "printed", "detail": "printed"}
+    assert [r for _, _, r in sent] == [ev.hall_room("kfs")], "to the hall room, where the kiosk listens"
     pngs = list((tmp_path / "data" / "tickets").glob("*.png"))
     assert len(pngs) == 1, "the folder is inside the data dir"
     img = Image.open(pngs[0])
     assert img.width == 384 and qr_texts(img) == [TICKET["track_url"]]
     assert statuses == [("kfs", "kiosk-1", "online", "")]
-    d.dispatch("kfs", "kiosk-1", TICKET)
+    again = d.dispatch("kfs", "kiosk-1", TICKET).job_id
+    assert sent.status_of(again)["status"] == "printed"
     assert len(statuses) == 1, "status is pushed on change, not per ticket"
 
 
@@ -133,5 +145,5 @@ def test_agent_jobs_wait_until_acknowledged_by_their_kiosk_printer(tmp_path):
 
 def test_issue_time_is_shown_in_the_hall_zone_even_for_utc_input(settings):
     t = ticket_print(settings.halls[0], settings.catalog,
-                     {**TICKET, "issued_at": datetime(2026, 6, 1, 21, 30, tzinfo=timezone.utc).isoformat()})
+                     {**TICKET, "issued_at": datetime(2026, 6, 1, 21, 30, tzinfo=UTC).isoformat()})
     assert (t.issued_at.day, t.issued_at.hour) == (2, 0), "Cairo summer time: past midnight, the next day"

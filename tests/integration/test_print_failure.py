@@ -70,39 +70,66 @@ printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {wo
 
 
 def test_server_printer_refusing_or_dropping_leaves_a_valid_ticket(server_printers):
-    """Refused and dropped connections: 201, print.status failed with the reason, ticket is live."""
+    """Refused and dropped connections: 201 and queued at once, then print_status failed with the
+    reason; the ticket is live."""
     server, _ = server_printers
-    for kiosk, token in (("kiosk-1", server.devices["kiosk-1"]), ("kiosk-2", _add_kiosk(server, "kiosk-2"))):
-        key = uuid.uuid4().hex
-        r = _issue(server, token, key=key)
-        assert r.status_code == 201, r.text
-        body = r.json()
-        assert body["print"]["status"] == "failed", (kiosk, body["print"])
-        assert "offline" in body["print"]["message"]
-        got = server.api("GET", f"/tickets/{body['token']}")
-        assert got.status_code == 200 and got.json()["status"] == "waiting"
-        assert got.json()["number"] == body["number"]
-        # A network retry of the same request: the same ticket, and no second print attempt.
-        again = _issue(server, token, key=key)
-        assert again.status_code == 200
-        assert again.json()["id"] == body["id"]
-        assert again.json()["print"]["status"] == "not_reprinted"
+    listener = Listener(server.url, server.login("supervisor"))
+    try:
+        for kiosk, token in (("kiosk-1", server.devices["kiosk-1"]), ("kiosk-2", _add_kiosk(server, "kiosk-2"))):
+            _refused_or_dropped(server, listener, kiosk, token)
+    finally:
+        listener.close()
+
+
+def _refused_or_dropped(server, listener, kiosk: str, token: str) -> None:
+    """One ticket from a kiosk whose printer cannot print."""
+    key = uuid.uuid4().hex
+    r = _issue(server, token, key=key)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["print"]["status"] == "queued" and body["print"]["job_id"], (kiosk, body["print"])
+    failed = listener.wait_for("print_status", lambda d: d["job_id"] == body["print"]["job_id"])
+    assert failed == {"job_id": body["print"]["job_id"], "number": body["number"], "device": kiosk,
+                      "status": "failed", "detail": failed["detail"]}, "no token, no personal data"
+    assert "offline" in failed["detail"], failed
+    got = server.api("GET", f"/tickets/{body['token']}")
+    assert got.status_code == 200 and got.json()["status"] == "waiting"
+    assert got.json()["number"] == body["number"]
+    # A network retry of the same request: the same ticket, and no second print attempt.
+    again = _issue(server, token, key=key)
+    assert again.status_code == 200
+    assert again.json()["id"] == body["id"]
+    assert again.json()["print"]["status"] == "not_reprinted"
 
 
 def test_server_prints_to_a_network_printer(server_printers):
     """The working printer gets one raster job with a cut whose QR reads the ticket's tracking link."""
     server, working = server_printers
     token = _add_kiosk(server, "kiosk-3")
-    key = uuid.uuid4().hex
-    r = _issue(server, token, key=key)
-    assert r.status_code == 201 and r.json()["print"] == {"status": "printed", "message": "printed"}
-    job = working.wait_jobs(1)[0]
-    assert GS_V0 + b"\x00" + (576 // 8).to_bytes(2, "little") in job, "a 576-dot raster (TM-T20II)"
-    img = job_image(job)
-    assert qr_texts(img) == [r.json()["track_url"]]
-    assert _issue(server, token, key=key).json()["print"]["status"] == "not_reprinted"
-    time.sleep(0.5)
-    assert len(working.jobs) == 1, "a retried Idempotency-Key must not print again"
+    listener = Listener(server.url, server.login("supervisor"))
+    try:
+        key = uuid.uuid4().hex
+        r = _issue(server, token, key=key)
+        assert r.status_code == 201 and r.json()["print"]["status"] == "queued"
+        job_id = r.json()["print"]["job_id"]
+        printed = listener.wait_for("print_status", lambda d: d["job_id"] == job_id)
+        assert printed == {"job_id": job_id, "number": r.json()["number"], "device": "kiosk-3",
+                           "status": "printed", "detail": "printed"}
+        job = working.wait_jobs(1)[0]
+        assert GS_V0 + b"\x00" + (576 // 8).to_bytes(2, "little") in job, "a 576-dot raster (TM-T20II)"
+        img = job_image(job)
+        assert qr_texts(img) == [r.json()["track_url"]]
+        again = _issue(server, token, key=key).json()["print"]
+        assert again["status"] == "not_reprinted" and "job_id" not in again
+        # A reprint would be queued on this printer before the next ticket: the next job must be it.
+        nxt = _issue(server, token)
+        listener.wait_for("print_status", lambda d: d["job_id"] == nxt.json()["print"]["job_id"]
+                          and d["status"] == "printed")
+        jobs = working.wait_jobs(2)
+        assert [qr_texts(job_image(j)) for j in jobs] == [[r.json()["track_url"]], [nxt.json()["track_url"]]], \
+            "a retried Idempotency-Key must not print again"
+    finally:
+        listener.close()
 
 
 @pytest.fixture(scope="module")
