@@ -1,0 +1,1 @@
+"""Contract tests: every implementation of a port passes the same checks."""

@@ -1,0 +1,341 @@
+"""The storage port (hall_server.storage): SQLite and PostgreSQL pass the same checks.
+
+The database is a file on SQLite (WAL, BEGIN IMMEDIATE for writes) or the PostgreSQL server named
+by HALL_TEST_PG_URL (skipped without it; CI must set it). Each backend: migrates an empty database
+to head, schema equal to the models; write_tx commits on success and keeps nothing on an error;
+read_tx never sees uncommitted work; numbers come from one atomic upsert, gapless and never
+duplicated under concurrent writers; the unique constraints hold; times come back aware UTC.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, func, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from hall_server.migrate import alembic_config, upgrade
+from hall_server.storage import (
+    counters,
+    halls,
+    make_engine,
+    metadata,
+    read_tx,
+    request_files,
+    tickets,
+    users,
+    windows,
+    write_tx,
+)
+
+CAIRO = ZoneInfo("Africa/Cairo")
+NOW = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+DAY = date(2026, 11, 22)
+
+
+@dataclass
+class Db:
+    backend: str
+    url: str
+    engine: Engine
+
+    @property
+    def pg(self) -> bool:
+        return self.backend == "postgres"
+
+
+def _pg_url() -> str:
+    url = os.environ.get("HALL_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (HALL_TEST_PG_URL); see scripts/test.sh")
+        pytest.skip("no PostgreSQL: set HALL_TEST_PG_URL (scripts/test.sh does)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty(request, tmp_path) -> Iterator[Db]:
+    """An empty database of each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hall.db'}"
+    else:
+        from tests.support import reset_postgres
+        url = _pg_url()
+        reset_postgres(url)
+    engine = make_engine(url)
+    try:
+        yield Db(request.param, url, engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def db(empty) -> Db:
+    """A database at head with two halls (kfs, mnr), as the server leaves it at start."""
+    upgrade(empty.engine)
+    with write_tx(empty.engine) as c:
+        c.execute(insert(halls), [{"code": "kfs", "seq": 0}, {"code": "mnr", "seq": 0}])
+    return empty
+
+
+def _allocate(c, pg: bool, hall: str, prefix: str, day: date) -> int:
+    """The application's number allocation (the upsert under test), in the caller's transaction."""
+    from hall_server.application.uow import allocate
+    return allocate(c, pg, hall, prefix, day)
+
+
+def _next_seq(c, hall: str) -> int:
+    from hall_server.application.uow import next_seq
+    return next_seq(c, hall)
+
+
+def ticket(n: int, **over) -> dict:
+    """A valid tickets row (number A-00n of kfs today, waiting)."""
+    row = {"hall": "kfs", "prefix": "A", "day": DAY, "seq": n, "number": f"A-{n:03d}", "service": "building_permit",
+           "status": "waiting", "token": f"token-{n:04d}-{over.get('hall', 'kfs')}-{over.get('day', DAY)}",
+           "issued_at": NOW, "queued_at": NOW}
+    row.update(over)
+    return row
+
+
+def _run_threads(n: int, work) -> list:
+    results: list = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            results.extend(work(i))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    return results
+
+
+# ----- migrations ----------------------------------------------------------------------------------
+def test_an_empty_database_migrates_to_head_with_the_models_schema(empty):
+    upgrade(empty.engine)
+    head = ScriptDirectory.from_config(alembic_config(empty.url)).get_current_head()
+    with empty.engine.connect() as c:
+        assert MigrationContext.configure(c).get_current_revision() == head
+        assert compare_metadata(MigrationContext.configure(c), metadata) == [], "migrations == storage.py"
+    assert set(metadata.tables) <= set(inspect(empty.engine).get_table_names())
+
+
+def test_migrating_again_is_a_no_op_that_keeps_the_data(db):
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1)))
+    upgrade(db.engine)
+    with read_tx(db.engine) as c:
+        assert c.execute(select(func.count()).select_from(tickets)).scalar_one() == 1
+        assert c.execute(select(func.count()).select_from(halls)).scalar_one() == 2
+
+
+# ----- transactions --------------------------------------------------------------------------------
+def test_write_tx_commits_on_success(db):
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1)))
+    with read_tx(db.engine) as c:
+        assert c.execute(select(tickets.c.number)).scalars().all() == ["A-001"]
+
+
+def test_write_tx_keeps_nothing_when_the_block_fails(db):
+    with pytest.raises(RuntimeError, match="printer on fire"), write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1)))
+        _next_seq(c, "kfs")
+        raise RuntimeError("printer on fire")
+    with read_tx(db.engine) as c:
+        assert c.execute(select(func.count()).select_from(tickets)).scalar_one() == 0
+        assert c.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one() == 0
+
+
+def test_read_tx_never_sees_uncommitted_work(db):
+    with write_tx(db.engine) as w:
+        w.execute(insert(tickets).values(**ticket(1)))
+        with read_tx(db.engine) as r:
+            assert r.execute(select(func.count()).select_from(tickets)).scalar_one() == 0
+    with read_tx(db.engine) as r:
+        assert r.execute(select(func.count()).select_from(tickets)).scalar_one() == 1
+
+
+def test_read_tx_is_one_consistent_view(request, db):
+    """storage.read_tx promises "a consistent view": a commit made meanwhile is not half seen."""
+    if db.pg:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "on PostgreSQL read_tx runs at READ COMMITTED: each statement sees the latest commit, so a "
+            "view built from several queries can mix two states (SQLite's snapshot is per transaction); "
+            "REPEATABLE READ for read_tx would keep the promise")))
+    with read_tx(db.engine) as r:
+        before = r.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one()
+
+        def commit_meanwhile() -> None:
+            with write_tx(db.engine) as w:
+                _next_seq(w, "kfs")
+
+        t = threading.Thread(target=commit_meanwhile)
+        t.start()
+        t.join(30)
+        after = r.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one()
+    assert before == after == 0
+    with read_tx(db.engine) as r:
+        assert r.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one() == 1
+
+
+def test_the_hall_sequence_is_taken_once_per_writer_under_concurrency(db):
+    def work(_: int) -> list[int]:
+        out = []
+        for _ in range(20):
+            with write_tx(db.engine) as c:
+                out.append(_next_seq(c, "kfs"))
+        return out
+
+    taken = _run_threads(6, work)
+    assert sorted(taken) == list(range(1, 121))
+
+
+# ----- number allocation ---------------------------------------------------------------------------
+def test_numbers_start_at_one_per_hall_prefix_and_day(db):
+    with write_tx(db.engine) as c:
+        got = [_allocate(c, db.pg, "kfs", "A", DAY) for _ in range(3)]
+        got += [_allocate(c, db.pg, "kfs", "B", DAY), _allocate(c, db.pg, "mnr", "A", DAY),
+                _allocate(c, db.pg, "kfs", "A", DAY + timedelta(days=1))]
+    assert got == [1, 2, 3, 1, 1, 1]
+    with read_tx(db.engine) as c:
+        rows = c.execute(select(counters.c.hall, counters.c.prefix, counters.c.day, counters.c.last)
+                         .order_by(counters.c.hall, counters.c.prefix, counters.c.day)).all()
+    assert [tuple(r) for r in rows] == [("kfs", "A", DAY, 3), ("kfs", "A", DAY + timedelta(days=1), 1),
+                                        ("kfs", "B", DAY, 1), ("mnr", "A", DAY, 1)]
+
+
+def test_a_rolled_back_allocation_leaves_no_gap(db):
+    with write_tx(db.engine) as c:
+        assert _allocate(c, db.pg, "kfs", "A", DAY) == 1
+    with pytest.raises(RuntimeError), write_tx(db.engine) as c:
+        assert _allocate(c, db.pg, "kfs", "A", DAY) == 2
+        raise RuntimeError("the issue failed after numbering")
+    with write_tx(db.engine) as c:
+        assert _allocate(c, db.pg, "kfs", "A", DAY) == 2
+
+
+def test_concurrent_writers_get_every_number_once(db):
+    def work(i: int) -> list[tuple[str, int]]:
+        out = []
+        for k in range(25):
+            prefix = "AB"[(i + k) % 2]
+            with write_tx(db.engine) as c:
+                out.append((prefix, _allocate(c, db.pg, "kfs", prefix, DAY)))
+        return out
+
+    taken = _run_threads(8, work)
+    for prefix in "AB":
+        numbers = sorted(n for p, n in taken if p == prefix)
+        assert numbers == list(range(1, len(numbers) + 1)), f"prefix {prefix}: gapless, no duplicates"
+    assert len(taken) == 200
+
+
+# ----- constraints ---------------------------------------------------------------------------------
+def _refused(db: Db, *rows_by_table) -> None:
+    """The last insert breaks a constraint: IntegrityError, and the whole transaction is undone."""
+    with db.engine.connect() as c:
+        before = {t.name: c.execute(select(func.count()).select_from(t)).scalar_one() for t, _ in rows_by_table}
+    with pytest.raises(IntegrityError), write_tx(db.engine) as c:
+        for table, row in rows_by_table:
+            c.execute(insert(table).values(**row))
+    with read_tx(db.engine) as c:
+        after = {t.name: c.execute(select(func.count()).select_from(t)).scalar_one() for t, _ in rows_by_table}
+    assert after == before, "nothing of the failed transaction is kept"
+
+
+def test_a_ticket_number_exists_once_per_hall_prefix_and_day(db):
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1)))
+        c.execute(insert(tickets).values(**ticket(1, hall="mnr")))
+        c.execute(insert(tickets).values(**ticket(1, day=DAY + timedelta(days=1))))
+    _refused(db, (tickets, ticket(2)), (tickets, ticket(1, token="another-token")))
+
+
+def test_ticket_tokens_are_unique(db):
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1, token="same-token")))
+    _refused(db, (tickets, ticket(2, token="same-token")))
+
+
+def test_an_idempotency_key_is_unique_per_hall_and_may_be_absent(db):
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1)))  # no key
+        c.execute(insert(tickets).values(**ticket(2)))  # no key again: allowed
+        c.execute(insert(tickets).values(**ticket(3, idempotency_key="k1")))
+        c.execute(insert(tickets).values(**ticket(3, hall="mnr", idempotency_key="k1")))
+    _refused(db, (tickets, ticket(4, idempotency_key="k1")))
+
+
+def test_a_window_holds_at_most_one_active_ticket(db):
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1, status="called", window=1)))
+        c.execute(insert(tickets).values(**ticket(2, status="waiting", window=1)))
+        c.execute(insert(tickets).values(**ticket(3, status="done", window=1)))
+        c.execute(insert(tickets).values(**ticket(4, status="serving", window=2)))
+        c.execute(insert(tickets).values(**ticket(1, hall="mnr", status="serving", window=1)))
+    _refused(db, (tickets, ticket(5, status="serving", window=1)))
+    with write_tx(db.engine) as c:  # the window's ticket is finished: the next may be called
+        c.execute(update(tickets).where(tickets.c.number == "A-001", tickets.c.hall == "kfs").values(status="done"))
+        c.execute(insert(tickets).values(**ticket(6, status="called", window=1)))
+
+
+def test_window_numbers_usernames_and_file_numbers_are_unique(db):
+    with write_tx(db.engine) as c:
+        c.execute(insert(windows).values(hall="kfs", number=1, state="closed", services=["building_permit"],
+                                         priority_streak=0))
+        c.execute(insert(windows).values(hall="mnr", number=1, state="closed", services=[], priority_streak=0))
+        c.execute(insert(users).values(username="amal", password_hash="x", role="clerk", full_name="",
+                                       active=True, created_at=NOW))
+    _refused(db, (windows, {"hall": "kfs", "number": 1, "state": "open", "services": [], "priority_streak": 0}))
+    _refused(db, (users, {"username": "amal", "password_hash": "y", "role": "clerk", "full_name": "",
+                          "active": True, "created_at": NOW}))
+    file_row = {"hall": "kfs", "year": 2026, "seq": 1, "number": "2026-000001", "service": "building_permit",
+                "status": "received", "department": "buildings", "citizen_name": "x", "national_id": "1" * 14,
+                "fee": 0.0, "documents": [], "received_at": NOW, "due_date": DAY, "updated_at": NOW}
+    _refused(db, (request_files, file_row), (request_files, {**file_row, "number": "2026-000001b"}))
+
+
+def test_rows_must_belong_to_a_known_hall(db):
+    _refused(db, (tickets, ticket(1, hall="nowhere")))
+
+
+# ----- values --------------------------------------------------------------------------------------
+def test_times_go_in_aware_and_come_back_as_the_same_instant_in_utc(db):
+    local = datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=CAIRO)
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1, issued_at=local, queued_at=local)))
+    with read_tx(db.engine) as c:
+        got = c.execute(select(tickets.c.issued_at)).scalar_one()
+    assert got == local and got.utcoffset() == timedelta(0)
+    with pytest.raises(StatementError, match="naive datetime"), write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(2, issued_at=datetime(2026, 11, 22, 9, 0))))
+
+
+def test_json_columns_keep_arabic_and_order(db):
+    services = ["occupancy_licence_issue", "building_permit", "تجربة"]
+    with write_tx(db.engine) as c:
+        c.execute(insert(windows).values(hall="kfs", number=3, state="closed", services=services, priority_streak=0))
+        c.execute(insert(users).values(username="sup", password_hash="x", role="supervisor", full_name="أمل",
+                                       windows=None, departments=["buildings"], active=True, created_at=NOW))
+    with read_tx(db.engine) as c:
+        assert c.execute(select(windows.c.services)).scalar_one() == services
+        row = c.execute(select(users.c.windows, users.c.departments, users.c.full_name)).one()
+    assert (row.windows, row.departments, row.full_name) == (None, ["buildings"], "أمل")
