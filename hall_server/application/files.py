@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from hall_server import audit
 from hall_server import events as ev
-from hall_server.application import Actor, Forbidden, HallApp, NotFound, Outcome
+from hall_server.application.common import Actor, Forbidden, NotFound, Outcome
+from hall_server.application.hall import HallApp
+from hall_server.application.uow import allocate, next_seq
 from hall_server.domain import files as fd
 from hall_server.domain.errors import DomainError, InvalidInput
 from hall_server.domain.tickets import ACTIVE
@@ -48,7 +51,7 @@ class FileDesk:
             raise InvalidInput(f"{number!r} is not a file number like 2026-000123", "invalid_file_number")
         stmt = select(request_files).where(request_files.c.hall == hall, request_files.c.year == parsed[0],
                                            request_files.c.seq == parsed[1])
-        if lock and self.app._pg:
+        if lock and self.app.core.pg:
             stmt = stmt.with_for_update()
         row = c.execute(stmt).first()
         if row is None:
@@ -58,7 +61,7 @@ class FileDesk:
     def _event(self, c: Connection, row, kind: str, now: datetime, actor: Actor, **values: Any) -> None:
         c.execute(insert(file_events).values(file_id=row.id, hall=row.hall, kind=kind, at=now,
                                              actor=actor.label, **values))
-        audit.append(c, row.hall, now, actor.label, f"file_{kind}", file=row.number, pg=self.app._pg,
+        audit.append(c, row.hall, now, actor.label, f"file_{kind}", file=row.number, pg=self.app.core.pg,
                      data={k: v for k, v in values.items() if v is not None})
 
     def _holidays(self, hall: str):
@@ -96,7 +99,7 @@ class FileDesk:
                window: int | None = None) -> dict[str, Any]:
         """Open a file for a new submission; linked to the ticket the window is serving."""
         hall = self.app.hall(hall_code)
-        service = self.app._service(service_code)
+        service = self.app.core.service(service_code)
         if service.kind not in ("submit",):
             raise InvalidInput("files are opened for submissions, not for payments or inquiries",
                                "not_a_submission")
@@ -122,7 +125,7 @@ class FileDesk:
                     tickets.c.status.in_([s.value for s in ACTIVE]))).first()
                 if ticket is None:
                     raise DomainError(f"window {window} is serving no ticket to link", "no_current_ticket")
-            seq = self.app._allocate(c, hall.code, FILE_COUNTER_PREFIX, today.replace(month=1, day=1))
+            seq = allocate(c, self.app.core.pg, hall.code, FILE_COUNTER_PREFIX, today.replace(month=1, day=1))
             number = fd.format_file_number(today.year, seq)
             fid = c.execute(insert(request_files).values(
                 hall=hall.code, year=today.year, seq=seq, number=number, service=service.code,
@@ -131,7 +134,7 @@ class FileDesk:
                 ticket_id=ticket.id if ticket else None, updated_at=now).returning(request_files.c.id)).scalar_one()
             row = c.execute(select(request_files).where(request_files.c.id == fid)).one()
             if ticket is not None:  # the hall's seq row before the audit head: one lock order everywhere
-                out.seq = self.app._next_seq(c, hall.code)
+                out.seq = next_seq(c, hall.code)
             self._event(c, row, "received", now, actor, to_status=fd.RECEIVED, department=service.sector,
                         data={"documents_received": sorted(received), "ticket": ticket.number if ticket else None})
             if ticket is not None:
@@ -144,7 +147,7 @@ class FileDesk:
         if out.seq is not None:
             out.emits.append(ev.Emit(ev.WINDOW_CHANGED, {"number": window, "request_file": number},
                                      ev.hall_room(hall.code)))
-            self.app.notifier.publish(out)
+            self.app.bus.publish(out)
         return result
 
     def get(self, hall_code: str, number: str, actor: Actor, reveal: bool = False) -> dict[str, Any]:
@@ -206,7 +209,7 @@ class FileDesk:
         if new.mobile and status in (fd.NEEDS_DOCUMENTS, fd.READY):
             out.after.append(("sms_file", {"phone": new.mobile, "hall": hall.code, "file": new.number,
                                            "status": status, "reason": reason or ""}))
-            self.app.notifier.publish(out)
+            self.app.bus.publish(out)
         return result
 
     def move(self, hall_code: str, number: str, department: str, actor: Actor) -> dict[str, Any]:
@@ -264,7 +267,7 @@ class FileDesk:
         hall = self.app.hall(hall_code)
         today = self.app.clock().astimezone(hall.tz).date()
         with read_tx(self.app.engine) as c:
-            per = dict(c.execute(select(request_files.c.status, func.count()).where(
+            per: dict[str, int] = dict(c.execute(select(request_files.c.status, func.count()).where(
                 request_files.c.hall == hall.code).group_by(request_files.c.status)).all())
             late = c.execute(select(func.count()).select_from(request_files).where(
                 request_files.c.hall == hall.code, request_files.c.due_date < today,

@@ -1,0 +1,34 @@
+"""The bus: the one table of what happens after a commit (broadcast, voice, print, SMS, devices).
+
+Commands raise; effect handlers only log. A printer, a TTS engine or a socket that fails must
+never undo or block a committed change (cosmicpython's message bus, for after-commit effects).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from hall_server.application.common import Outcome
+
+log = logging.getLogger(__name__)
+
+EffectHandler = Callable[[Outcome], None]
+
+
+class Bus:
+    """Runs every effect handler for each committed Outcome, in subscription order."""
+
+    def __init__(self) -> None:
+        self.handlers: list[EffectHandler] = []
+
+    def subscribe(self, handler: EffectHandler) -> None:
+        """Add an effect handler (done once, by the composition root and the feature packages)."""
+        self.handlers.append(handler)
+
+    def publish(self, outcome: Outcome) -> None:
+        """Hand a committed outcome to every handler; a failing handler is logged, never raised."""
+        for handler in self.handlers:
+            try:
+                handler(outcome)
+            except Exception:
+                log.exception("after-commit handler %r failed", handler)

@@ -1,0 +1,303 @@
+"""Wait estimates and the hall's live state, computed once per change and shared by every reader.
+
+`WaitEstimates` owns its caches: today's recent service times (refreshed every DURATIONS_TTL of
+the app's clock), past days' history (once a day) and, per hall, the `LiveView`: waiting counts,
+open windows, and the estimate of every waiting ticket and of a new ticket of every service,
+derived from one snapshot of the hall at one `seq`. Requests, the broadcaster and every `join`
+share it; a request never ranks the queue itself.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from config import HallDef, Settings
+from hall_server.application.common import Clock
+from hall_server.domain import estimate, numbering, policy
+from hall_server.domain.events import EventKind
+from hall_server.domain.tickets import Status
+from hall_server.storage import halls, read_tx, ticket_events, tickets, windows
+
+RECENT_SAMPLES = 10
+DURATIONS_TTL = 15.0  # seconds (of the app's clock) a hall's recent service times are reused
+HISTORY_DAYS = 28  # past days whose service times are the prior of the estimates
+DRIFT_S = 5.0  # app-clock seconds after which a view is rebuilt even without a change (time moves waits)
+
+
+@dataclass
+class _RecentTimes:
+    """A hall's recent inputs of the wait estimates."""
+
+    durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    occupation: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    arrivals: dict[tuple[str, bool], float] = field(default_factory=dict)
+    last_calls: dict[int, tuple[float, float]] = field(default_factory=dict)
+    paused_today: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _History:
+    """A hall's past days as the wait estimates use them."""
+
+    times: dict[str, tuple[float, int]] = field(default_factory=dict)  # service -> (mean s, count)
+    breaks: estimate.BreakPattern = field(default_factory=estimate.BreakPattern)
+
+
+@dataclass
+class LiveView:
+    """A hall at one `seq`: counts, open windows and estimates, shared until the next change."""
+
+    hall: str
+    seq: int
+    built: float  # time.monotonic() when built
+    snap: estimate.HallSnapshot
+    estimator: str
+    waiting: dict[str, int]
+    open: dict[str, int]
+    etas: dict[int, int | None]  # waiting ticket id -> seconds until its call (default estimator)
+    live: estimate.LiveWaits | None
+    _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
+
+    def eta_new(self, service: str, priority: str | None = None) -> int | None:
+        """Seconds until a ticket of `service` issued now is called (memoised per view)."""
+        key = (service, priority)
+        if key not in self._new:
+            if self.live is not None:
+                self._new[key] = self.live.new(service, priority)
+            else:
+                self._new[key] = estimate.ESTIMATORS[self.estimator](self.snap, service, priority)
+        return self._new[key]
+
+    def eta_of(self, ticket: policy.Candidate) -> int | None:
+        """Seconds until a waiting ticket is called; a ticket newer than the view counts as new."""
+        if ticket.id in self.etas:
+            return self.etas[ticket.id]
+        if any(t.id == ticket.id for t in self.snap.waiting):
+            return estimate.ESTIMATORS[self.estimator](self.snap, ticket.service, ticket.priority, ticket)
+        return self.eta_new(ticket.service, ticket.priority)
+
+
+class WaitEstimates:
+    """The estimators' inputs and the hall's live state; owns every cache it keeps."""
+
+    def __init__(self, settings: Settings, engine: Engine, clock: Clock, stale_s: float = 0.0) -> None:
+        self.settings, self.engine, self.clock, self.stale_s = settings, engine, clock, stale_s
+        self.estimator = estimate.DEFAULT_ESTIMATOR  # a name in estimate.ESTIMATORS
+        self._lock = threading.Lock()
+        self._recent: dict[str, tuple[datetime, datetime, _RecentTimes]] = {}
+        self._history: dict[str, tuple[date, _History]] = {}
+        self._views: dict[str, LiveView] = {}
+        self._build_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._prefixes = sorted({s.prefix for s in settings.catalog.services})
+
+    # ----- the live state ------------------------------------------------------------------
+    def view(self, hall: HallDef, seq: int | None = None, max_stale: float | None = None) -> LiveView:
+        """The hall's live state at `seq` or later (None: the latest known).
+
+        A view older than `max_stale` real seconds (default: the core's setting) or DRIFT_S app
+        seconds is rebuilt; within that a reader may get the state of a moment ago, which under a
+        rush is what makes one computation serve many requests. One build at a time per hall:
+        readers that wait for it take its result.
+        """
+        stale = self.stale_s if max_stale is None else max_stale
+        cur = self._views.get(hall.code)
+        if self._usable(cur, seq, stale):
+            assert cur is not None
+            return cur
+        asked = time.monotonic()
+        with self._build_locks[hall.code]:
+            cur = self._views.get(hall.code)
+            if cur is not None and (cur.built >= asked or self._usable(cur, seq, stale)):
+                return cur  # built by another reader while this one waited
+            with read_tx(self.engine) as c:
+                view = self._build(c, hall)
+            self._views[hall.code] = view
+            return view
+
+    def _usable(self, cur: LiveView | None, seq: int | None, stale: float) -> bool:
+        if cur is None or cur.estimator != self.estimator:
+            return False
+        if (self.clock() - cur.snap.at).total_seconds() > DRIFT_S:
+            return False
+        if seq is not None and cur.seq >= seq:
+            return True
+        return time.monotonic() - cur.built <= stale
+
+    def forget(self, hall: str | None = None) -> None:
+        """Drop cached views (tests that change the estimator or the clock)."""
+        if hall is None:
+            self._views.clear()
+        else:
+            self._views.pop(hall, None)
+
+    def _build(self, c: Connection, hall: HallDef) -> LiveView:
+        seq = c.execute(select(halls.c.seq).where(halls.c.code == hall.code)).scalar_one()
+        snap = self.snapshot(c, hall)
+        waiting: dict[str, int] = defaultdict(int)
+        for t in snap.waiting:
+            waiting[t.service] += 1
+        open_counts: dict[str, int] = defaultdict(int)
+        for w in snap.windows:
+            if w.state == "open":
+                for code in w.services:
+                    open_counts[code] += 1
+        live = estimate.LiveWaits(snap) if self.estimator == "v2" else None
+        etas = {t.id: live.ticket(t) for t in snap.waiting} if live is not None else {}
+        return LiveView(hall.code, seq, time.monotonic(), snap, self.estimator, dict(waiting),
+                        dict(open_counts), etas, live)
+
+    # ----- the snapshot ---------------------------------------------------------------------
+    def snapshot(self, c: Connection, hall: HallDef) -> estimate.HallSnapshot:
+        """What the estimators need about a hall now, read in the caller's transaction."""
+        now = self.clock()
+        recent = self._recent_times(c, hall)
+        history = self._history_times(c, hall)
+        rows = c.execute(select(tickets.c.id, tickets.c.service, tickets.c.queued_at, tickets.c.priority,
+                                tickets.c.target_window, tickets.c.status, tickets.c.window,
+                                tickets.c.called_at).where(
+            tickets.c.hall == hall.code,
+            tickets.c.status.in_((Status.WAITING.value, Status.CALLED.value, Status.SERVING.value)))).all()
+        busy = {r.window: r for r in rows if r.status != Status.WAITING.value}
+        wins = []
+        for w in c.execute(select(windows.c.number, windows.c.state, windows.c.services,
+                                  windows.c.priority_streak, windows.c.changed_at)
+                           .where(windows.c.hall == hall.code).order_by(windows.c.number)):
+            cur = busy.get(w.number)
+            wins.append(estimate.WindowNow(
+                number=w.number, state=w.state, services=tuple(w.services),
+                priority_streak=w.priority_streak or 0,
+                busy_s=(now - cur.called_at).total_seconds() if cur is not None and cur.called_at else None,
+                busy_service=cur.service if cur is not None else None,
+                paused_s=(now - w.changed_at).total_seconds() if w.state == "paused" and w.changed_at else None,
+                paused_today=w.number in recent.paused_today))
+        catalog = self.settings.catalog
+        minutes, v1_minutes = {}, {}
+        for s in catalog.services:
+            mean_s, n = history.times.get(s.code, (None, 0))
+            minutes[s.code] = estimate.typical_minutes(recent.occupation.get(s.code, ()), mean_s, n,
+                                                       s.expected_minutes)
+            v1_minutes[s.code] = estimate.service_minutes(recent.durations.get(s.code, []), s.expected_minutes)
+        all_recent = [d for ds in recent.durations.values() for d in ds]
+        hall_minutes = estimate.service_minutes(
+            all_recent, sum(s.expected_minutes for s in catalog.services) / len(catalog.services))
+        return estimate.HallSnapshot(
+            at=now, windows=tuple(wins),
+            waiting=tuple(policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
+                          for r in rows if r.status == Status.WAITING.value),
+            minutes=minutes, v1_minutes=v1_minutes, hall_minutes=hall_minutes,
+            arrivals=recent.arrivals, last_calls=recent.last_calls,
+            strategy=hall.queue.strategy, priority_ratio=hall.queue.priority_ratio,
+            breaks=history.breaks, day_s=(now.astimezone(hall.tz) - datetime.combine(
+                numbering.local_day(now, hall.tz), datetime.min.time(), tzinfo=hall.tz)).total_seconds())
+
+    def _recent_times(self, c: Connection, hall: HallDef) -> _RecentTimes:
+        """Today's service times, arrival rates and last calls, cached by the app's clock.
+
+        The app's clock, not time.monotonic: in a simulated day time jumps, and a cache that
+        lives 15 real seconds would serve a whole morning's stale figures.
+        """
+        now = self.clock()
+        with self._lock:
+            hit = self._recent.get(hall.code)
+            if hit is not None and hit[0] <= now < hit[1]:
+                return hit[2]
+        tz = hall.tz
+        since = now - timedelta(hours=12)
+        q = (select(tickets.c.service, tickets.c.status, tickets.c.called_at, tickets.c.started_at,
+                    tickets.c.finished_at)
+             .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes),
+                    tickets.c.day >= numbering.local_day(since, tz), tickets.c.finished_at >= since)
+             .order_by(tickets.c.finished_at.desc()).limit(600))
+        out = _RecentTimes()
+        for r in c.execute(q):
+            if r.status == Status.DONE.value:
+                begin = r.started_at or r.called_at
+                if begin and len(out.durations[r.service]) < RECENT_SAMPLES:
+                    out.durations[r.service].append((r.finished_at - begin).total_seconds())
+            if r.status in (Status.DONE.value, Status.NO_SHOW.value) and r.called_at is not None \
+                    and len(out.occupation[r.service]) < RECENT_SAMPLES:
+                # the window is busy from the call (walking up, no-shows' recalls) to the finish
+                out.occupation[r.service].append((r.finished_at - r.called_at).total_seconds())
+        rate_since = now - timedelta(seconds=estimate.RATE_WINDOW_S)
+        les_since = now - timedelta(seconds=estimate.LES_MAX_AGE_S)
+        q = (select(tickets.c.service, tickets.c.priority, tickets.c.issued_at, tickets.c.queued_at,
+                    tickets.c.called_at, tickets.c.window)
+             .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes),
+                    tickets.c.day >= numbering.local_day(min(rate_since, les_since), tz),
+                    or_(tickets.c.issued_at >= rate_since, tickets.c.called_at >= les_since)))
+        counts: dict[tuple[str, bool], int] = defaultdict(int)
+        first = now
+        last: dict[int, tuple[datetime, float]] = {}
+        for t in c.execute(q):
+            if t.issued_at >= rate_since:
+                counts[(t.service, t.priority is not None)] += 1
+                first = min(first, t.issued_at)
+            if t.called_at is not None and t.called_at >= les_since and t.window is not None \
+                    and (t.window not in last or last[t.window][0] < t.called_at):
+                last[t.window] = (t.called_at, (t.called_at - t.queued_at).total_seconds())
+        # a hall that opened ten minutes ago has ten minutes of arrivals, not an hour's
+        span_h = max((now - first).total_seconds(), 900.0) / 3600.0
+        out.arrivals = {k: n / span_h for k, n in counts.items()}
+        out.last_calls = {w: ((now - at).total_seconds(), wait) for w, (at, wait) in last.items()}
+        midnight = datetime.combine(numbering.local_day(now, tz), datetime.min.time(), tzinfo=tz)
+        out.paused_today = {r.window for r in c.execute(select(ticket_events.c.window).where(
+            ticket_events.c.hall == hall.code, ticket_events.c.at >= midnight,
+            ticket_events.c.kind == EventKind.WINDOW_PAUSE.value))}
+        with self._lock:
+            self._recent[hall.code] = (now, now + timedelta(seconds=DURATIONS_TTL), out)
+        return out
+
+    def _history_times(self, c: Connection, hall: HallDef) -> _History:
+        """Past days' window time per service and the windows' break habits; read once a day."""
+        today = numbering.local_day(self.clock(), hall.tz)
+        with self._lock:
+            hit = self._history.get(hall.code)
+            if hit is not None and hit[0] == today:
+                return hit[1]
+        first_day = today - timedelta(days=HISTORY_DAYS)
+        q = (select(tickets.c.service, tickets.c.called_at, tickets.c.finished_at)
+             .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes),
+                    tickets.c.day >= first_day, tickets.c.day < today,
+                    tickets.c.status.in_((Status.DONE.value, Status.NO_SHOW.value)),
+                    tickets.c.called_at.is_not(None)))
+        sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+        for r in c.execute(q):
+            s = sums[r.service]
+            s[0] += (r.finished_at - r.called_at).total_seconds()
+            s[1] += 1
+        out = _History(times={svc: (total / n, int(n)) for svc, (total, n) in sums.items() if n})
+        # breaks: each window-day's first pause (time of day) and every pause's length
+        worked: set[tuple[Any, int]] = set()
+        first: dict[tuple[Any, int], float] = {}
+        paused_at: dict[int, datetime] = {}
+        lengths: list[float] = []
+        kinds = (EventKind.WINDOW_SIGN_IN.value, EventKind.WINDOW_PAUSE.value, EventKind.WINDOW_RESUME.value)
+        for r in c.execute(select(ticket_events.c.kind, ticket_events.c.at, ticket_events.c.window).where(
+                ticket_events.c.hall == hall.code,
+                ticket_events.c.at >= datetime.combine(first_day, datetime.min.time(), tzinfo=hall.tz),
+                ticket_events.c.at < datetime.combine(today, datetime.min.time(), tzinfo=hall.tz),
+                ticket_events.c.kind.in_(kinds))
+                .order_by(ticket_events.c.at, ticket_events.c.id)):
+            local = r.at.astimezone(hall.tz)
+            key = (local.date(), r.window)
+            if r.kind == EventKind.WINDOW_SIGN_IN.value:
+                worked.add(key)
+            elif r.kind == EventKind.WINDOW_PAUSE.value:
+                first.setdefault(key, local.hour * 3600 + local.minute * 60 + local.second)
+                paused_at[r.window] = r.at
+            elif r.window in paused_at:
+                lengths.append((r.at - paused_at.pop(r.window)).total_seconds())
+        if first:
+            out.breaks = estimate.BreakPattern(
+                tuple(sorted(first.values())), max(len(worked), len(first)),
+                sum(lengths) / len(lengths) if lengths else estimate.TYPICAL_BREAK_S)
+        with self._lock:
+            self._history[hall.code] = (today, out)
+        return out

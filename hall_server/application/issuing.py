@@ -1,0 +1,96 @@
+"""Issuing and cancelling tickets."""
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from hall_server import events as ev
+from hall_server.application.common import NotFound
+from hall_server.application.views import people_ahead
+from hall_server.domain import numbering
+from hall_server.domain.commands import CancelTicket, IssueTicket
+from hall_server.domain.errors import InvalidInput
+from hall_server.domain.events import EventKind
+from hall_server.domain.tickets import Status, transition
+from hall_server.storage import tickets
+
+if TYPE_CHECKING:
+    from hall_server.application.context import Core
+    from hall_server.application.views import Views
+
+
+def issue_ticket(cmd: IssueTicket, core: Core, views: Views) -> tuple[dict[str, Any], bool]:
+    """Issue a ticket; returns (ticket, created). A repeated Idempotency-Key returns the first."""
+    hall = core.hall(cmd.hall)
+    service = core.service(cmd.service)
+    if cmd.priority is not None and cmd.priority not in hall.queue.priority_classes + ("appointment",):
+        raise InvalidInput(f"priority must be one of {', '.join(hall.queue.priority_classes)}",
+                           "invalid_priority")
+    if cmd.phone is not None and not (cmd.phone.isdigit() and 8 <= len(cmd.phone) <= 15):
+        raise InvalidInput("phone must be 8 to 15 digits", "invalid_phone")
+    key = cmd.idempotency_key
+    if key is not None and not (1 <= len(key) <= 80):
+        raise InvalidInput("Idempotency-Key must be 1 to 80 characters", "invalid_idempotency_key")
+    # The estimate comes from the hall's live state (shared, at most a moment old), never from
+    # ranking the queue here; it is an estimate, and a change committed meanwhile does not make it wrong.
+    eta = core.estimates.view(hall).eta_new(service.code, cmd.priority)
+    for attempt in range(3):
+        try:
+            return _issue(cmd, core, views, hall, service, eta)
+        except IntegrityError:
+            # Only a concurrent twin with the same Idempotency-Key ends here; it has committed.
+            if key is None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
+           eta: int | None) -> tuple[dict[str, Any], bool]:
+    with core.uow(hall) as uow:
+        c, now = uow.c, uow.now
+        if cmd.idempotency_key is not None:  # under the write lock (SQLite) / unique index (PostgreSQL)
+            row = c.execute(select(tickets).where(tickets.c.hall == hall.code,
+                                                  tickets.c.idempotency_key == cmd.idempotency_key)).first()
+            if row is not None:
+                if row.service != service.code:
+                    raise InvalidInput("this Idempotency-Key was used for another service",
+                                       "idempotency_mismatch")
+                return views.public(c, hall, row), False
+        day = numbering.local_day(now, hall.tz)
+        seqno = uow.allocate(service.prefix, day)
+        ahead = people_ahead(c, hall.code, service.code, cmd.priority, now, None)
+        number = numbering.format_number(service.prefix, seqno)
+        token = secrets.token_urlsafe(18)
+        row = c.execute(insert(tickets).values(
+            hall=hall.code, prefix=service.prefix, day=day, seq=seqno, number=number, service=service.code,
+            priority=cmd.priority, status=Status.WAITING.value, token=token, issued_at=now, queued_at=now,
+            recall_count=0, phone=cmd.phone, request_file=cmd.request_file, eta_at_issue=eta,
+            people_ahead_at_issue=ahead, device=cmd.actor.name, idempotency_key=cmd.idempotency_key)
+            .returning(*tickets.c)).one()
+        uow.event(EventKind.ISSUED, cmd.actor, ticket_id=row.id, number=number, service=service.code,
+                  data={"priority": cmd.priority, "eta": eta, "ahead": ahead})
+        ticket = views.public(c, hall, row, ahead=ahead, eta=eta, known=True)
+        uow.emit(ev.TICKET_ISSUED, {"number": number, "service": service.code})
+        uow.outcome.result = ticket
+    return ticket, True
+
+
+def cancel(cmd: CancelTicket, core: Core, views: Views) -> dict[str, Any]:
+    """The citizen gives up their ticket."""
+    with core.engine.connect() as c:  # which hall: the token says (a plain read, before the unit of work)
+        found = c.execute(select(tickets.c.hall).where(tickets.c.token == cmd.token)).first()
+    if found is None:
+        raise NotFound("no such ticket")
+    hall = core.hall(found.hall)
+    with core.uow(hall) as uow:
+        row = uow.c.execute(select(tickets).where(tickets.c.token == cmd.token)).one()
+        transition(row.status, "cancel")
+        row = uow.update_ticket(row.id, row.status, status=Status.CANCELLED.value, finished_at=uow.now)
+        uow.event(EventKind.CANCELLED, cmd.actor, ticket_id=row.id, number=row.number, service=row.service)
+        uow.ticket_status(row, Status.CANCELLED.value)
+        result = views.public(uow.c, hall, row)
+        uow.outcome.result = result
+    return result

@@ -1,0 +1,142 @@
+"""The unit of work: one write transaction of a command, and what it leaves for the bus.
+
+Inside: the hall's next `seq`, event rows with their audit entries, number allocation, row
+locks and guarded updates that return the new row (RETURNING: no second read). On a clean exit
+the transaction commits first, then the outcome goes to the bus; on an error nothing is kept and
+nothing is published.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
+
+from config import HallDef
+from hall_server import audit
+from hall_server import events as ev
+from hall_server.application.common import Actor, NotFound, Outcome
+from hall_server.domain import numbering
+from hall_server.domain.errors import InvalidInput, InvalidTransition
+from hall_server.domain.tickets import ACTIVE
+from hall_server.storage import counters, halls, ticket_events, tickets, windows, write_tx
+
+if TYPE_CHECKING:
+    from hall_server.application.context import Core
+
+
+class UnitOfWork:
+    """`with core.uow(hall) as uow:` ... one transaction; publish its outcome after the commit."""
+
+    def __init__(self, core: Core, hall: HallDef) -> None:
+        self.core, self.hall = core, hall
+        self.now: datetime = core.clock()
+        self.outcome = Outcome(hall=hall.code)
+        self._tx: Any = None
+        self.c: Connection
+
+    def __enter__(self) -> UnitOfWork:
+        self._tx = write_tx(self.core.engine)
+        self.c = self._tx.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._tx.__exit__(kind, exc, tb)  # commits, or rolls back and lets the error through
+        if kind is None and self.outcome.seq is not None:
+            self.core.bus.publish(self.outcome)
+
+    # ----- the hall's sequence and the event stream ------------------------------------------
+    def seq(self) -> int:
+        """The hall's next real-time sequence number, taken once per command."""
+        if self.outcome.seq is None:
+            self.outcome.seq = next_seq(self.c, self.hall.code)
+        return self.outcome.seq
+
+    def event(self, kind: str, actor: Actor, *, ticket_id: int | None = None, number: str | None = None,
+              service: str | None = None, window: int | None = None,
+              data: dict[str, Any] | None = None) -> int:
+        """Write one event row (with the command's seq) and its audit entry; returns the event id."""
+        kind = str(getattr(kind, "value", kind))
+        seq = self.seq()
+        event_id: int = self.c.execute(insert(ticket_events).values(
+            hall=self.hall.code, ticket_id=ticket_id, kind=kind, at=self.now, service=service,
+            window=window, actor=actor.label, seq=seq, data=data).returning(ticket_events.c.id)).scalar_one()
+        audit.append(self.c, self.hall.code, self.now, actor.label, kind, ticket=number, pg=self.core.pg,
+                     data={"event": event_id, "service": service, "window": window, **(data or {})})
+        return event_id
+
+    def emit(self, event: str, payload: dict[str, Any], room: str | None = None) -> None:
+        """A push to send once committed (to the hall's room unless another is named)."""
+        self.outcome.emits.append(ev.Emit(event, payload, room or ev.hall_room(self.hall.code)))
+
+    def ticket_status(self, row: Row[Any], status: str, **extra: Any) -> None:
+        """Tell the ticket's phone page its new status."""
+        self.emit(ev.TICKET_STATUS, {"token": row.token, "number": row.number, "status": status, **extra},
+                  ev.ticket_room(row.token))
+
+    def after(self, job: str, payload: dict[str, Any]) -> None:
+        """A side job for the bus's handlers (announce, sms_called, ...)."""
+        self.outcome.after.append((job, payload))
+
+    # ----- rows ------------------------------------------------------------------------------
+    def allocate(self, prefix: str, day: Any) -> int:
+        """The next number for (hall, prefix, day), atomically, in this transaction."""
+        return allocate(self.c, self.core.pg, self.hall.code, prefix, day)
+
+    def window(self, number: int, lock: bool = True) -> Row[Any]:
+        """The window's row (locked on PostgreSQL), or NotFound."""
+        stmt = select(windows).where(windows.c.hall == self.hall.code, windows.c.number == number)
+        if lock and self.core.pg:
+            stmt = stmt.with_for_update()
+        row = self.c.execute(stmt).first()
+        if row is None:
+            raise NotFound(f"hall {self.hall.code!r} has no window {number}")
+        return row
+
+    def active_at(self, number: int) -> Row[Any] | None:
+        """The ticket a window holds (called or serving), if any."""
+        return self.c.execute(select(tickets).where(
+            tickets.c.hall == self.hall.code, tickets.c.window == number,
+            tickets.c.status.in_([s.value for s in ACTIVE]))).first()
+
+    def update_ticket(self, ticket_id: int, expect: str, **values: Any) -> Row[Any]:
+        """Change a ticket that is still in state `expect`; returns the new row. Else a conflict."""
+        row = self.c.execute(update(tickets).where(tickets.c.id == ticket_id, tickets.c.status == expect)
+                             .values(**values).returning(*tickets.c)).first()
+        if row is None:  # someone changed it first; the transaction rolls back
+            raise InvalidTransition("the ticket changed meanwhile; try again", "conflict")
+        return row
+
+    def find_today(self, ref: str) -> Row[Any]:
+        """Today's ticket with a number like A-023, or NotFound."""
+        parsed = numbering.parse_number(ref)
+        if parsed is None:
+            raise InvalidInput(f"{ref!r} is not a ticket number like A-023", "invalid_ticket_number")
+        prefix, seqno = parsed
+        day = numbering.local_day(self.now, self.hall.tz)
+        row = self.c.execute(select(tickets).where(
+            tickets.c.hall == self.hall.code, tickets.c.prefix == prefix,
+            tickets.c.seq == seqno, tickets.c.day == day)).first()
+        if row is None:
+            raise NotFound(f"no ticket {ref} today")
+        return row
+
+
+def next_seq(c: Connection, hall: str) -> int:
+    """Take the hall's next real-time sequence number in the caller's transaction."""
+    return int(c.execute(update(halls).where(halls.c.code == hall)
+                         .values(seq=halls.c.seq + 1).returning(halls.c.seq)).scalar_one())
+
+
+def allocate(c: Connection, pg: bool, hall: str, prefix: str, day: Any) -> int:
+    """The next number for (hall, prefix, day): an atomic upsert in the caller's transaction."""
+    dialect: Any = postgresql if pg else sqlite
+    stmt = dialect.insert(counters).values(hall=hall, prefix=prefix, day=day, last=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[counters.c.hall, counters.c.prefix, counters.c.day],
+        set_={"last": counters.c.last + 1}).returning(counters.c.last)
+    return int(c.execute(stmt).scalar_one())
