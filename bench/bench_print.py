@@ -4,27 +4,41 @@ Parts, each with p50/p99:
   render      render_ticket() of an Arabic ticket at 576 and 384 dots
   escpos      escpos_bytes() of the rendered image
   tcp         NetworkPrinter.print_image() to a printer peer on loopback (build + send + drain)
-  server      POST /tickets on a server printing to that peer itself (mode "server"), against mode "none"
-  agent       POST /tickets -> `print_status` printed, through a real print agent (mode "agent")
+  baseline    POST /tickets response on a server without printers (mode "none")
+  server      mode "server" (the server prints to that peer itself) and
+  agent       mode "agent" (a real print agent prints to it), each with two figures:
+                response          POST /tickets until its response (print: queued + job_id), and
+                                  its ratio to the baseline (p50 to p50, p99 to p99);
+                issue -> printed  POST /tickets sent until the `print_status` printed of that job_id
+                                  reaches a board (python-socketio client, `join {hall, role: board}`)
 
-Usage: .venv/bin/python bench/bench_print.py [-n 200] [--async-mode gevent] [--skip-server]
+Tickets are issued one at a time, each waiting for its printed event (a kiosk's pace, no queue
+behind the printer); every wait is bounded (WAIT_S). Everything is on loopback.
+
+Usage: .venv/bin/python bench/bench_print.py [-n 200 | --quick] [--async-mode gevent] [--skip-server]
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from common import start_server, summary  # importing common puts the project on sys.path
+from common import pct, start_server, summary  # importing common puts the project on sys.path
+from hall_server import events as ev
+from printer.agent import PrintAgent
+from printer.backends import NetworkPrinter, escpos_bytes
+from printer.layout import TicketPrint, render_ticket
+from tests.print_support import PrinterPeer, write_hall
 
-from printer.agent import PrintAgent  # noqa: E402
-from printer.backends import NetworkPrinter, escpos_bytes  # noqa: E402
-from printer.layout import TicketPrint, render_ticket  # noqa: E402
-from tests.print_support import Listener, PrinterPeer, write_hall  # noqa: E402
+WAIT_S = 30.0          # seconds: the longest wait for a response or a print_status (bounded run)
+SERVICE = "building_permit"
+QUICK_N = 20           # --quick: samples per figure
 
 TICKET = TicketPrint(
     hall_name_ar="المركز التكنولوجي لخدمة المواطنين بكفر صقر",
@@ -63,7 +77,116 @@ def bench_local(n: int) -> None:
         peer.close()
 
 
-def bench_server(n: int, async_mode: str) -> None:
+class BoardWatch:
+    """A Socket.IO client joined to the hall as a board: notes when each job's `print_status` arrives.
+
+    The arrival time is taken in the client's event handler, keyed by job_id, so an event that comes
+    before the issue response is read is still matched, and waiting adds nothing to the figure.
+    """
+
+    def __init__(self, url: str, hall: str = "kfs") -> None:
+        import socketio
+        self._cond = threading.Condition()
+        self.statuses: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        self.sio = socketio.Client(reconnection=False, handle_sigint=False)
+        self.sio.on(ev.PRINT_STATUS, self._on_status)
+        self.sio.connect(url, transports=["websocket"], wait_timeout=10)
+        ack = self.sio.call(ev.JOIN, {"hall": hall, "role": "board"}, timeout=10)
+        assert ack and ack.get("ok"), ack
+
+    def _on_status(self, data: Any = None) -> None:
+        at = time.perf_counter()
+        if isinstance(data, dict) and isinstance(data.get("job_id"), str):
+            with self._cond:
+                self.statuses.setdefault(data["job_id"], []).append((at, data))
+                self._cond.notify_all()
+
+    def printed_at(self, job_id: str, final: tuple[str, ...], timeout: float = WAIT_S) -> float:
+        """perf_counter() when `printed` arrived for the job; AssertionError on a final other outcome."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for at, d in self.statuses.get(job_id, []):
+                    if d.get("status") == "printed":
+                        return at
+                    if d.get("status") in final:
+                        raise AssertionError(f"job {job_id} ({d.get('number')}) not printed: {d}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no print_status printed for job {job_id} within {timeout}s; "
+                                         f"heard {self.statuses.get(job_id, [])}")
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+def kiosk_session(server):
+    import requests
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {server.devices['kiosk-1']}"
+    return s, f"{server.url}/api/v1/halls/kfs/tickets"
+
+
+def issue(s, url: str) -> tuple[float, float, dict[str, Any]]:
+    """POST one ticket: (send time, response latency in ms, the `print` field)."""
+    t0 = time.perf_counter()
+    r = s.post(url, json={"service": SERVICE}, headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=WAIT_S)
+    ms = (time.perf_counter() - t0) * 1000
+    assert r.status_code == 201, r.text
+    return t0, ms, r.json()["print"]
+
+
+def issue_plain(server, n: int) -> list[float]:
+    """Response latencies of n tickets at a kiosk without a printer."""
+    s, url = kiosk_session(server)
+    issue(s, url)  # warm up
+    lat = []
+    for _ in range(n):
+        _, ms, p = issue(s, url)
+        assert p["status"] == "none", p
+        lat.append(ms)
+    return lat
+
+
+def issue_printed(server, board: BoardWatch, n: int, final: tuple[str, ...]) -> tuple[list[float], list[float]]:
+    """n tickets one at a time: (response latencies, issue -> printed latencies), in ms."""
+    s, url = kiosk_session(server)
+
+    def one() -> tuple[float, float]:
+        t0, ms, p = issue(s, url)
+        assert p["status"] == "queued" and p.get("job_id"), p
+        return ms, (board.printed_at(p["job_id"], final) - t0) * 1000
+
+    one()  # warm up: fonts, the printer's worker, the connection
+    response, printed = [], []
+    for _ in range(n):
+        ms, to_paper = one()
+        response.append(ms)
+        printed.append(to_paper)
+    return response, printed
+
+
+def report(label: str, response: list[float], printed: list[float], baseline: list[float]) -> None:
+    print(summary(f"{label}: POST /tickets response (queued)", response))
+    print(summary(f"{label}: issue -> print_status printed", printed))
+    b50, b99 = pct(baseline, 50), pct(baseline, 99)
+    print(f"{label}: response / no-printer baseline: p50 x{pct(response, 50) / b50:.2f} "
+          f"({pct(response, 50):.1f} vs {b50:.1f} ms), p99 x{pct(response, 99) / b99:.2f} "
+          f"({pct(response, 99):.1f} vs {b99:.1f} ms)")
+
+
+def bench_baseline(n: int, async_mode: str) -> list[float]:
+    plain = start_server(async_mode)
+    try:
+        lat = issue_plain(plain, n)
+    finally:
+        plain.stop()
+    print(summary(f"baseline: POST /tickets, no printer (mode none, {async_mode})", lat))
+    return lat
+
+
+def bench_server(n: int, async_mode: str, baseline: list[float]) -> None:
     peer = PrinterPeer()
     folder = Path(tempfile.mkdtemp(prefix="hall-bench-print-"))
     hall = write_hall(folder, f"""
@@ -73,73 +196,56 @@ kind = "kiosk"
 printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {peer.port}, profile = "TM-T20II"}}
 """)
     server = start_server(async_mode, env={"HALL_HALLS": str(hall)})
+    board = None
     try:
-        lat = issue_many(server, n, expect="printed")
-        print(summary(f"POST /tickets, server prints (mode server, {async_mode})", lat))
-        assert len(peer.wait_jobs(n + 1)) == n + 1
+        board = BoardWatch(server.url)
+        # mode server: a failed job is final (no retry), so is dropped or expired
+        response, printed = issue_printed(server, board, n, final=("failed", "dropped", "expired"))
+        assert len(peer.wait_jobs(n + 1, timeout=WAIT_S)) == n + 1
     finally:
+        if board is not None:
+            board.close()
         server.stop()
         peer.close()
-    plain = start_server(async_mode)
-    try:
-        print(summary(f"POST /tickets, no printer (mode none, {async_mode})", issue_many(plain, n, expect="none")))
-    finally:
-        plain.stop()
+    report(f"mode server ({async_mode})", response, printed, baseline)
 
 
-def issue_many(server, n: int, expect: str) -> list[float]:
-    import requests
-    s = requests.Session()
-    s.headers["Authorization"] = f"Bearer {server.devices['kiosk-1']}"
-    url = f"{server.url}/api/v1/halls/kfs/tickets"
-    s.post(url, json={"service": "building_permit"}, timeout=60)  # warm up
-    lat = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = s.post(url, json={"service": "building_permit"}, headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=60)
-        lat.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 201 and r.json()["print"]["status"] == expect, r.text
-    return lat
-
-
-def bench_agent(n: int, async_mode: str) -> None:
-    import requests
+def bench_agent(n: int, async_mode: str, baseline: list[float]) -> None:
     peer = PrinterPeer()
     folder = Path(tempfile.mkdtemp(prefix="hall-bench-agent-"))
     hall = write_hall(folder, '[[devices]]\nname = "kiosk-1"\nkind = "kiosk"\nprinter = {mode = "agent"}\n')
     server = start_server(async_mode, env={"HALL_HALLS": str(hall)})
-    agent = PrintAgent(server.url, "kfs", "kiosk-1", server.devices["printer-1"],
-                       NetworkPrinter("127.0.0.1", peer.port, profile="TM-T20II")).start()
-    listener = Listener(server.url, server.login("supervisor"))
+    agent = board = None
     try:
-        assert agent.joined.wait(30)
-        s = requests.Session()
-        s.headers["Authorization"] = f"Bearer {server.devices['kiosk-1']}"
-        lat = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            r = s.post(f"{server.url}/api/v1/halls/kfs/tickets", json={"service": "rent_payment"}, timeout=60)
-            number = r.json()["number"]
-            listener.wait_for("print_status", lambda d: d["number"] == number and d["status"] == "printed")
-            lat.append((time.perf_counter() - t0) * 1000)
-        print(summary(f"issue -> printed through the agent ({async_mode})", lat))
+        agent = PrintAgent(server.url, "kfs", "kiosk-1", server.devices["printer-1"],
+                           NetworkPrinter("127.0.0.1", peer.port, profile="TM-T20II")).start()
+        assert agent.joined.wait(WAIT_S), "the print agent did not join"
+        board = BoardWatch(server.url)
+        # mode agent: the agent retries a failed job; only dropped or expired are final
+        response, printed = issue_printed(server, board, n, final=("dropped", "expired"))
     finally:
-        listener.close()
-        agent.stop()
+        if board is not None:
+            board.close()
+        if agent is not None:
+            agent.stop()
         server.stop()
         peer.close()
+    report(f"mode agent ({async_mode})", response, printed, baseline)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=200, help="samples per figure")
+    ap.add_argument("-n", type=int, default=None, help="samples per figure (default 200)")
+    ap.add_argument("--quick", action="store_true", help=f"a short run: {QUICK_N} samples per figure")
     ap.add_argument("--async-mode", default="gevent")
     ap.add_argument("--skip-server", action="store_true", help="only the in-process figures")
     args = ap.parse_args()
-    bench_local(args.n)
+    n = args.n or (QUICK_N if args.quick else 200)
+    bench_local(n)
     if not args.skip_server:
-        bench_server(args.n, args.async_mode)
-        bench_agent(max(20, args.n // 4), args.async_mode)
+        baseline = bench_baseline(n, args.async_mode)
+        bench_server(n, args.async_mode, baseline)
+        bench_agent(n if args.quick else max(20, n // 4), args.async_mode, baseline)
 
 
 if __name__ == "__main__":
