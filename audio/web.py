@@ -11,9 +11,10 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Flask, current_app, send_file
 from sqlalchemy import select
@@ -187,7 +188,7 @@ class CallRenderer:
             self._worker_running = True
         try:
             self.spawn(self._drain)
-        except Exception:  # noqa: BLE001 - no background task: calls render when first asked for
+        except Exception:  # no background task: calls render when first asked for
             log.exception("cannot start the pre-render task")
             with self._guard:
                 self._worker_running = False
@@ -204,7 +205,7 @@ class CallRenderer:
             try:
                 self.ensure(call)
                 self.prune()
-            except Exception:  # noqa: BLE001 - a failed pre-render is retried on the first request
+            except Exception:  # a failed pre-render is retried on the first request
                 log.exception("pre-rendering call %s failed", call.call_id)
             self.sleep(0)  # between two renders of a burst, let requests and pushes through
 
@@ -262,4 +263,4 @@ def init_app(app: Flask) -> None:
     r = CallRenderer(settings, hall_app.engine, socketio.start_background_task, report, socketio.sleep)
     app.extensions["hall_audio"] = r
     app.register_blueprint(bp)
-    hall_app.notifier.subscribe(r.after_commit)
+    hall_app.bus.subscribe(r.after_commit)

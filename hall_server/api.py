@@ -10,10 +10,11 @@ from werkzeug.exceptions import HTTPException
 
 from hall_server import audit
 from hall_server.application import Actor, HallApp
+from hall_server.application.files import FileDesk
 from hall_server.auth import Auth, Unauthorized, require
 from hall_server.domain.errors import DomainError, InvalidInput
-from hall_server.request_files import FileDesk
-from printer.dispatch import NOT_REPRINTED, dispatch as print_dispatch
+from printer.dispatch import NOT_REPRINTED
+from printer.dispatch import dispatch as print_dispatch
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -169,7 +170,8 @@ def issue(hall: str):
         request_file=request_file,
         phone=field(data, "phone", str, max_len=15),
         idempotency_key=key, actor=who)
-    # Printing comes after the commit and never fails the request; a retried key never reprints.
+    # Printing is queued after the commit: it never fails or delays the request (the outcome follows
+    # as `print_status`, matched by print.job_id); a retried key never reprints.
     printed = print_dispatch(hall, who.name, ticket) if created else NOT_REPRINTED.as_json()
     resp = jsonify({**ticket, "print": printed})
     resp.headers["Location"] = f"/api/v1/tickets/{ticket['token']}"

@@ -5,8 +5,9 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 log = logging.getLogger("hall_server")
 
@@ -104,8 +105,119 @@ def _serve_gevent(app: Any, host: str, port: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Serve the API, pages and Socket.IO."""
-    return _serve(_settings(args))
+    """Serve the API, pages and Socket.IO (--workers N: N processes behind a proxy)."""
+    settings = _settings(args)
+    workers = getattr(args, "workers", 1)
+    if workers != 1:
+        return _serve_workers(settings, workers)
+    return _serve(settings)
+
+
+def _workers_problem(settings, workers: int) -> str | None:
+    """Why `workers` server processes cannot run with these settings (None: they can)."""
+    if workers < 1:
+        return "--workers must be at least 1"
+    if not settings.message_queue:
+        return (f"--workers {workers} needs a message queue: set HALL_MESSAGE_QUEUE=redis://host:6379/0 "
+                "(an event raised in one process must reach the boards and counters connected to the others)")
+    if not settings.database_url.startswith("postgresql"):
+        return (f"--workers {workers} needs PostgreSQL: set HALL_DATABASE_URL=postgresql://user:pw@host/db "
+                "(SQLite puts every write of every process behind one file lock)")
+    if not os.environ.get("HALL_PUBLIC_URL"):
+        return (f"--workers {workers} needs HALL_PUBLIC_URL, the address of the proxy in front of the workers "
+                "(e.g. http://hall.example: browsers connect there, and Socket.IO accepts only that origin)")
+    if settings.message_queue.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            import redis
+        except ImportError:
+            return "HALL_MESSAGE_QUEUE is Redis but the redis package is missing: pip install 'hall-queue[redis]'"
+        try:
+            redis.Redis.from_url(settings.message_queue, socket_connect_timeout=5, socket_timeout=5).ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means the queue is not usable
+            return f"HALL_MESSAGE_QUEUE {settings.message_queue}: Redis does not answer ({exc})"
+    import socket
+    for port in range(settings.port, settings.port + workers):
+        with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((settings.host, port))
+            except OSError as exc:
+                return f"worker port {settings.host}:{port} is not free ({exc.strerror}); choose another --port"
+    return None
+
+
+def _die_with_parent() -> None:
+    """In a worker (after fork): get SIGTERM if the supervising process dies, even by SIGKILL (Linux)."""
+    import signal
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the worker only outlives a killed supervisor
+        pass
+
+
+def _serve_workers(settings, workers: int) -> int:
+    """N single-process servers on ports port..port+N-1 (each gevent with TCP_NODELAY), supervised.
+
+    Flask-SocketIO's route for several processes: each its own port, a proxy on the public port
+    in front (config/nginx-hall.conf: sticky for long-polling, any process for websockets and the
+    API), events shared through the message queue, state in PostgreSQL. A worker that dies is
+    started again; one that exits while starting stops them all.
+    """
+    import signal
+    import subprocess
+    import time
+    problem = _workers_problem(settings, workers)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    from hall_server.application import HallApp
+    engine = _engine(settings)  # migrate once here, not in N processes at the same time
+    try:
+        HallApp(settings, engine).ensure_halls()
+    finally:
+        engine.dispose()
+    ports = list(range(settings.port, settings.port + workers))
+    env = {**os.environ, "HALL_DATABASE_URL": settings.database_url, "HALL_DATA_DIR": str(settings.data_dir),
+           "HALL_MESSAGE_QUEUE": settings.message_queue, "HALL_ASYNC_MODE": settings.async_mode,
+           "HALL_HOST": settings.host, "HALL_PUBLIC_URL": settings.public_url}
+
+    def start(port: int) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "hall_server", "run", "--port", str(port), "--workers", "1"],
+                                env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+    stopping: list[int | None] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    procs = {port: start(port) for port in ports}
+    started = dict.fromkeys(ports, time.monotonic())
+    print(f"hall-server: {workers} workers on {settings.host} ports {ports[0]}..{ports[-1]} "
+          f"(async_mode={settings.async_mode}), public address {settings.public_url}; proxy upstream:\n"
+          + "\n".join(f"    server {settings.host}:{p};" for p in ports), flush=True)
+    rc = 0
+    while not stopping:
+        for port, proc in procs.items():
+            if proc.poll() is None:
+                continue
+            if time.monotonic() - started[port] < 10:
+                log.error("worker on port %d exited with code %s while starting; stopping all", port, proc.returncode)
+                rc = 1
+                stopping.append(None)
+                break
+            log.warning("worker on port %d exited with code %s; starting it again", port, proc.returncode)
+            procs[port], started[port] = start(port), time.monotonic()
+        time.sleep(0.5)
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + 15
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return rc
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -172,14 +284,17 @@ def cmd_device_add(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Load every config file and report what the server would run with."""
-    settings = _settings(args)
+    """Load and check every config file, every table of it (what `run` would refuse), and report it."""
+    settings = _settings(args)  # the loader checks every table: a wrong value is a ConfigError (exit 2)
     for h in settings.halls:
         print(f"hall {h.code}: {h.name_en} — {len(h.windows)} windows, tz {h.timezone}, "
               f"strategy {h.queue.strategy} ({h.source})")
+        print(f"  devices: {', '.join(f'{d.name} ({d.kind})' for d in h.devices) or 'none'}; "
+              f"sms: {h.sms.get('backend', 'log')}; voice: {h.audio.get('lang', 'ar')}")
     print(f"catalog: {len(settings.catalog.sectors)} sectors, {len(settings.catalog.services)} services")
     print(f"database: {settings.database_url.split('@')[-1]}")
-    print(f"async_mode: {settings.async_mode}; message_queue: {settings.message_queue or 'none'}")
+    print(f"async_mode: {settings.async_mode}; message_queue: {settings.message_queue or 'none'}; "
+          f"tts: {settings.tts_engine}{'' if settings.voice_pack is None else f' + voice pack {settings.voice_pack}'}")
     print("config OK")
     return 0
 
@@ -201,7 +316,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate hall days: fill the database with history, or drive a running server live."""
-    from datetime import date, datetime, time as dtime
+    from datetime import date, datetime
+    from datetime import time as dtime
+
     from hall_server import simulate
     from hall_server.domain import numbering
     settings = _settings(args)
@@ -228,7 +345,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               f"hall {hall.code}, load {load.name}, seed {args.seed}")
     target = hall.queue.wait_target_minutes * 60
 
-    def report(r: "simulate.DayResult") -> None:
+    def report(r: simulate.DayResult) -> None:
         s = r.summary(target)
         mean = "-" if s["mean_wait_min"] is None else f"{s['mean_wait_min']:.1f}"
         share = "-" if s["within_target"] is None else f"{s['within_target']:.0%}"
@@ -253,6 +370,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_staffing(args: argparse.Namespace) -> int:
     """Windows needed per hour for a day (default tomorrow), from the hall's history."""
     from datetime import date
+
     from hall_server.application import HallApp
     settings = _settings(args)
     hall = settings.hall(args.hall) if args.hall else settings.halls[0]
@@ -288,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--host")
         sp.add_argument("--port", type=int)
         sp.add_argument("--async-mode", choices=("gevent", "eventlet", "threading"))
+        if name == "run":
+            sp.add_argument("--workers", type=int, default=1,
+                            help="server processes on ports --port.. --port+N-1, behind a proxy "
+                                 "(config/nginx-hall.conf); N > 1 needs HALL_MESSAGE_QUEUE, PostgreSQL "
+                                 "and HALL_PUBLIC_URL (default 1)")
         sp.set_defaults(fn=fn)
     user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="user_cmd", required=True)
     ua = common(user.add_parser("add", help=cmd_user_add.__doc__))

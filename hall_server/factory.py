@@ -8,14 +8,17 @@ from flask import Flask
 
 from config import Settings, load_settings
 from hall_server import sms
-from hall_server.application import Clock, HallApp, Notifier, utc_now
+from hall_server.application import Bus, Clock, HallApp, utc_now
+from hall_server.application.files import FileDesk
 from hall_server.auth import Auth
-from hall_server.request_files import FileDesk
-from hall_server.realtime import Broadcaster, DeviceRegistry, socketio
 from hall_server.migrate import upgrade
+from hall_server.realtime import Broadcaster, DeviceRegistry, socketio
 from hall_server.storage import make_engine
 
 log = logging.getLogger(__name__)
+# Real seconds a request may read a hall's live state (estimates) after a change before the
+# broadcaster's coalesced rebuild catches up: one rebuild serves a rush of tickets.
+LIVE_STALE_S = 0.5
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socketio_kwargs: Any) -> Flask:
@@ -27,8 +30,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
     app.json.sort_keys = False
     engine = make_engine(settings.database_url)
     upgrade(engine)  # a no-op at head; a fresh database gets its schema
-    notifier = Notifier()
-    hall = HallApp(settings, engine, clock=clock, notifier=notifier)
+    bus = Bus()
+    # The server shares each hall's live state for a moment (LIVE_STALE_S) between changes' rebuilds.
+    hall = HallApp(settings, engine, clock=clock, bus=bus, live_stale_s=LIVE_STALE_S)
     hall.ensure_halls()
     app.extensions["hall"] = hall
     app.extensions["hall_files"] = FileDesk(hall)
@@ -44,7 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
 
     socketio.init_app(app, async_mode=settings.async_mode, message_queue=settings.message_queue,
                       cors_allowed_origins=[settings.public_url], **socketio_kwargs)
-    notifier.subscribe(Broadcaster(hall, socketio))
+    bus.subscribe(Broadcaster(hall, socketio))
     sms.init_app(app, hall)
     app.extensions["hall_devices"] = DeviceRegistry(socketio)
     return app

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 import threading
 import time
+from typing import Any
 
 from flask import current_app, request
 from flask_socketio import SocketIO, join_room
@@ -119,11 +118,13 @@ class Broadcaster:
         if seq is not None:
             try:
                 self._send_queue(hall, seq)
-            except Exception:  # noqa: BLE001 - a failed push must not kill the background task silently
+            except Exception:
                 log.exception("queue_changed for hall %s failed", hall)
 
     def _send_queue(self, hall: str, seq: int) -> None:
-        state = self.app.queue_state(hall)
+        # The one rebuild of the hall's live state for this change (or this burst of changes):
+        # every request, phone and join reads it until the next.
+        state = self.app.queue_state(hall, seq, fresh=True)
         state["seq"] = seq  # the newest change this state includes
         self.sio.emit(ev.QUEUE_CHANGED, state, to=ev.hall_room(hall))
 

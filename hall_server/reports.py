@@ -8,8 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Float, and_, cast, extract, func, select
 
@@ -74,7 +75,7 @@ class Reports:
         with read_tx(self.app.engine) as c:
             # rows go to the domain as they come: (ticket_id, kind, UNIX seconds, service, window, actor)
             events = c.execute(
-                select(te.c.ticket_id, te.c.kind, _epoch(te.c.at, self.app._pg), te.c.service, te.c.window,
+                select(te.c.ticket_id, te.c.kind, _epoch(te.c.at, self.app.core.pg), te.c.service, te.c.window,
                        te.c.actor)
                 .where(te.c.hall == hall.code, te.c.at >= start, te.c.at < end,
                        te.c.ticket_id.is_not(None), te.c.kind.in_(REPORT_KINDS))
@@ -141,7 +142,7 @@ def _epoch(column: Any, pg: bool) -> Any:
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:  # aggregates over a joined subquery lose the type
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

@@ -20,11 +20,12 @@ import logging
 import math
 import secrets
 import time as _time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from random import Random
 from statistics import fmean
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 from config import HallDef, Settings
 
@@ -117,7 +118,7 @@ class Demand:
         overhead_min = (fmean(b.walk_s) + fmean(b.react_s)
                         + b.p_no_show * (hall.queue.recall_limit + 1) * b.recall_every_s
                         + b.p_late * b.recall_every_s) / 60.0
-        per_hour: dict[str, float] = {s: 0.0 for s in served}  # arrivals per hour at peak factor 1
+        per_hour: dict[str, float] = dict.fromkeys(served, 0.0)  # arrivals per hour at peak factor 1
         for w in hall.windows:
             total = sum(self.weight[s] for s in w.services)
             for s in w.services:
@@ -246,7 +247,7 @@ class InProcessDriver:
         from hall_server.domain import estimate
         from hall_server.storage import read_tx
         with read_tx(self.app.engine) as c:
-            snap = self.app._wait_snapshot(c, self.app.hall(self.hall))
+            snap = self.app.core.estimates.snapshot(c, self.app.hall(self.hall))
             return estimate.estimate_all(snap, service, priority)
 
     def window_action(self, window: int, action: str, **kw: Any) -> Any:
@@ -500,7 +501,7 @@ class Simulation:
     # -- time ------------------------------------------------------------------------------
     def _at(self, day: date, seconds: float) -> datetime:
         local = datetime.combine(day, time(0), tzinfo=self.hall.tz) + timedelta(seconds=seconds)
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
 
     @staticmethod
     def _secs(t: time) -> float:
@@ -563,7 +564,7 @@ class _Day:
         for a in sim.demand.draw_arrivals(self.day.weekday(), self.rng):
             self.push(a.at_s, "arrive", a.service, a.priority)
         open_s = sim._secs(b.opening)
-        for n, w in self.windows.items():
+        for n in self.windows:
             self.push(open_s + self.rng.uniform(0, b.sign_in_spread_min * 60), "sign_in", n)
             if sim.load.close_window == n and sim.load.close_at is not None:
                 self.push(sim._secs(sim.load.close_at), "leave", n)

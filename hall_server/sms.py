@@ -10,10 +10,11 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import requests
 
@@ -69,7 +70,7 @@ class FileGateway:
     def send(self, phone: str, text: str) -> None:
         encoding, segments = sms_segments(text)
         line = json.dumps({"to": phone, "text": text, "encoding": encoding, "segments": segments,
-                           "at": datetime.now(timezone.utc).isoformat()}, ensure_ascii=False)
+                           "at": datetime.now(UTC).isoformat()}, ensure_ascii=False)
         with self._lock, open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
@@ -177,7 +178,9 @@ class SmsNotifier:
             elif job == "sms_file":
                 self._send(payload["hall"], payload["phone"], payload["status"], file=payload["file"],
                            reason=payload.get("reason", ""))
-        if outcome.hall and any(e.event == ev.TICKET_CALLED for e in outcome.emits):
+        # the near-turn scan is a write: only for a hall that has a gateway to send through
+        if outcome.hall and self.outbox.gateways.get(outcome.hall) is not None \
+                and any(e.event == ev.TICKET_CALLED for e in outcome.emits):
             ahead_max = int(self.app.hall(outcome.hall).sms.get("near_ahead", 3))
             for t in self.app.take_near_turn(outcome.hall, ahead_max):
                 self._send(outcome.hall, t["phone"], "near", number=t["number"], ahead=t["ahead"])
@@ -187,6 +190,6 @@ def init_app(app: Any, hall_app: HallApp) -> SmsOutbox:
     """Build the outbox from the halls' [sms] tables and subscribe the notifier."""
     gateways = {h.code: make_gateway(h.sms, hall_app.settings.data_dir) for h in hall_app.settings.halls}
     outbox = SmsOutbox(gateways)
-    hall_app.notifier.subscribe(SmsNotifier(hall_app, outbox))
+    hall_app.bus.subscribe(SmsNotifier(hall_app, outbox))
     app.extensions["hall_sms"] = outbox
     return outbox

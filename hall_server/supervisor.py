@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from hall_server.application import HallApp
+from hall_server.application.views import window_marks
 from hall_server.domain import alerts as al
 from hall_server.domain import files as fd
 from hall_server.domain.tickets import ACTIVE, Status
@@ -60,7 +61,7 @@ class AlertDesk:
             current = {r.window: r.number for r in c.execute(
                 select(tickets.c.window, tickets.c.number).where(
                     tickets.c.hall == hall.code, tickets.c.status.in_([s.value for s in ACTIVE])))}
-            marks = self.app.window_marks(c, hall.code, now - timedelta(hours=24))
+            marks = window_marks(c, hall.code, now - timedelta(hours=24))
             wins = []
             for w in c.execute(select(windows).where(windows.c.hall == hall.code).order_by(windows.c.number)):
                 finished, opened = marks.get(w.number, (None, None))
@@ -72,7 +73,7 @@ class AlertDesk:
                 request_files.c.hall == hall.code, request_files.c.due_date < today,
                 request_files.c.status.in_([fd.RECEIVED, fd.UNDER_REVIEW, fd.NEEDS_DOCUMENTS]))).one()
         devices = [al.DeviceState(d["device"], d.get("role", ""), d["status"], d.get("detail", ""),
-                                  datetime.fromtimestamp(d["at"], timezone.utc) if d.get("at") else None)
+                                  datetime.fromtimestamp(d["at"], UTC) if d.get("at") else None)
                    for d in self.devices(hall.code)]
         return al.Snapshot(now=now, waiting=waiting, windows=wins, devices=devices, late_files=late or 0,
                            oldest_late_due=oldest, service_names=self.service_names, tz=hall.tz)

@@ -7,9 +7,10 @@ to keep when each alert was raised and cleared (in memory, per server process).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 WAIT_OVER_TARGET = "wait_over_target"
 NO_OPEN_WINDOW = "no_open_window"

@@ -17,10 +17,10 @@ Everything here is pure: the application layer gathers a `HallSnapshot` and call
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import fmean
-from typing import Callable, Mapping, Sequence
 
 from hall_server.domain import policy
 
@@ -308,6 +308,69 @@ def _overtaking_load(snap: HallSnapshot, group: Sequence[WindowNow], me: policy.
         share = sum(1 for n in servers if n in in_group) / len(servers)
         load_min_per_hour += per_hour * share * snap.minutes_of(svc)
     return load_min_per_hour / (60.0 * len(group))
+
+
+# ----- every waiting ticket at once ------------------------------------------------------------
+class LiveWaits:
+    """v2 for every waiting ticket, and for a new ticket of any service, from one ranking per window.
+
+    Each staffed window ranks the whole queue once, by the call policy. A ticket's work ahead at
+    window w is the prefix of w's ranking before it, each ticket weighing its typical time over the
+    number of staffed windows that can call it. Summed over the ticket's windows this is exactly
+    v2's shared work when the windows agree on the order (longest wait; always for a new ordinary
+    ticket, which is last everywhere), and close when priorities interleave differently per
+    window. Cost: one ranking per window, then O(windows) per ticket, instead of rankings per ticket.
+    """
+
+    def __init__(self, snap: HallSnapshot) -> None:
+        self.snap = snap
+        self.active = [w for w in snap.windows if _active(w)]
+        self._servers: dict[tuple[str, int | None], int] = {}
+        self._before: dict[int, dict[int, float]] = {}  # window -> ticket id -> work ranked before it
+        self._total: dict[int, float] = {}  # window -> all the work it can call
+        for w in self.active:
+            before: dict[int, float] = {}
+            total = 0.0
+            for ch in policy.rank_candidates(_profile(snap, w), snap.waiting, w.priority_streak):
+                before[ch.ticket.id] = total
+                total += snap.minutes_of(ch.ticket.service) * 60.0 / max(self._n_servers(ch.ticket), 1)
+            self._before[w.number], self._total[w.number] = before, total
+        self._residual = {w.number: _residual_s(snap, w) for w in self.active}
+        self._rho: dict[tuple[object, ...], float] = {}
+
+    def _n_servers(self, t: policy.Candidate) -> int:
+        key = (t.service, t.target_window)
+        if key not in self._servers:
+            self._servers[key] = sum(1 for w in self.active if _serves(w, t.service, t.target_window))
+        return self._servers[key]
+
+    def _finish(self, group: Sequence[WindowNow], work: float, me: policy.Candidate) -> int:
+        base = (sum(self._residual[w.number] for w in group) + work) / len(group)
+        rho = 0.0
+        if me.priority is None:
+            key = (tuple(w.number for w in group), me.service, me.target_window)
+            if key not in self._rho:
+                self._rho[key] = _overtaking_load(self.snap, group, me, self.active)
+            rho = self._rho[key]
+        wait = base / (1.0 - min(rho, OVERTAKE_CAP))
+        return max(0, round(_with_breaks(self.snap, group, wait)))
+
+    def ticket(self, t: policy.Candidate) -> int | None:
+        """The wait of a ticket of the snapshot's queue; None when no staffed window can call it."""
+        group = [w for w in self.active if _serves(w, t.service, t.target_window)]
+        if not group:
+            return None
+        return self._finish(group, sum(self._before[w.number].get(t.id, 0.0) for w in group), t)
+
+    def new(self, service: str, priority: str | None = None) -> int | None:
+        """The wait of a ticket of `service` issued now (`wait_v2` for a new ticket)."""
+        if priority is not None or self.snap.strategy != policy.LONGEST_WAIT:
+            return wait_v2(self.snap, service, priority)  # its place depends on the interleaving
+        group = [w for w in self.active if service in w.services]
+        if not group:
+            return None
+        me = policy.Candidate(NEW_TICKET_ID, service, self.snap.at, None)
+        return self._finish(group, sum(self._total[w.number] for w in group), me)
 
 
 # ----- last to enter service -------------------------------------------------------------------

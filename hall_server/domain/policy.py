@@ -1,9 +1,9 @@
 """The call policy: which waiting ticket a window gets when its clerk presses "next"."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Sequence
 
 LONGEST_WAIT = "longest_wait"
 STRICT_ORDER = "strict_order"
@@ -45,7 +45,7 @@ def eligible(window: WindowProfile, candidates: Iterable[Candidate]) -> list[Can
             if c.target_window == window.number or (c.target_window is None and c.service in services)]
 
 
-def _order_key(window: WindowProfile):
+def _order_key(window: WindowProfile) -> Callable[[Candidate], tuple[int | datetime, ...]]:
     rank = {code: i for i, code in enumerate(window.services)}
     if window.strategy == STRICT_ORDER:
         # A ticket transferred to this very window ranks with its first service.
@@ -69,14 +69,17 @@ def rank_candidates(window: WindowProfile, candidates: Iterable[Candidate],
     normal = sorted((c for c in pool if not c.priority), key=key)
     out: list[Choice] = []
     streak = priority_streak
+    i = j = 0  # heads of the two lists (indices: popping the front of a list is O(n) each time)
     # Interleave by the ratio rule so the caller can fall back down the list under contention.
-    while prio or normal:
-        if prio and (not normal or streak < window.priority_ratio):
+    while i < len(prio) or j < len(normal):
+        if i < len(prio) and (j >= len(normal) or streak < window.priority_ratio):
             streak += 1
-            out.append(Choice(prio.pop(0), streak))
+            out.append(Choice(prio[i], streak))
+            i += 1
         else:
             streak = 0
-            out.append(Choice(normal.pop(0), streak))
+            out.append(Choice(normal[j], streak))
+            j += 1
     return out
 
 

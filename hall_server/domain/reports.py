@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 PERCENTILE_METHOD = "nearest-rank"
 DIMENSIONS = ("service", "window", "clerk", "hour", "day")
@@ -144,7 +145,7 @@ class _Groups:
         self.by: dict[str, dict[Any, Figures]] = {d: defaultdict(Figures) for d in DIMENSIONS}
         # (quarter hour, service, window, clerk) -> the groups an event there counts in: a month
         # of events falls into far fewer such keys than it has events
-        self._cache: dict[tuple, list[Figures]] = {}
+        self._cache: dict[tuple[int, str | None, int | None, str | None], list[Figures]] = {}
 
     def targets(self, ms: int, service: str | None, window: int | None, clerk: str | None) -> list[Figures]:
         """The groups an event at this time, service, window and clerk counts in."""
@@ -310,7 +311,7 @@ def rank_halls(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     A hall with no waits measured has no share; it goes after the halls that have one (nothing
     to judge), ordered among themselves by late files.
     """
-    def key(r: dict[str, Any]) -> tuple:
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
         share = r["totals"]["within_target_share"]
         p90 = r["totals"]["wait_p90_seconds"] or 0
         return (share is None, share if share is not None else 0, -r["files"]["late"], -p90, r["hall"])

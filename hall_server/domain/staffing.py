@@ -14,9 +14,9 @@ weeks, or every open day of those weeks when too few of that weekday exist.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterable, Mapping, Sequence
 
 DEFAULT_GOAL = 0.8
 LOOKBACK_DAYS = 28

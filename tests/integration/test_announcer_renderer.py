@@ -39,7 +39,7 @@ def _renderer(settings, hall, spawn=None, engine="espeak"):
 @needs_espeak
 def test_each_committed_call_is_rendered_once_with_its_own_wording(settings, hall):
     renderer, reports = _renderer(settings, hall)
-    hall.notifier.subscribe(renderer.after_commit)
+    hall.bus.subscribe(renderer.after_commit)
     clerk = _clerk(hall, 5)
     hall.issue_ticket("kfs", "cleaning_fee_payment")
     hall.call_next("kfs", 5, clerk)
@@ -88,7 +88,7 @@ def test_old_call_wavs_are_pruned_and_come_back_on_demand(settings, hall):
 def test_a_burst_pre_renders_at_most_the_backlog(settings, hall):
     started: list = []
     renderer, _ = _renderer(settings, hall, spawn=started.append, engine="none")
-    hall.notifier.subscribe(renderer.after_commit)
+    hall.bus.subscribe(renderer.after_commit)
     clerk = _clerk(hall, 9)
     for _ in range(web.MAX_BACKLOG + 5):
         hall.issue_ticket("kfs", "general_inquiry")
