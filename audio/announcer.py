@@ -16,6 +16,7 @@ shows). Stop it with SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import queue
@@ -24,10 +25,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from audio.phrases import LANGS, Wording
 from audio.player import CallPlayer
@@ -156,10 +158,8 @@ class Announcer:
     def stop(self, drain_seconds: float = 0.0) -> None:
         """Disconnect, finish what is queued (up to drain_seconds) and stop the workers."""
         self.stopped.set()
-        try:
+        with contextlib.suppress(Exception):  # already gone
             self.sio.disconnect()
-        except Exception:  # noqa: BLE001 - already gone
-            pass
         self._jobs.put(None)
         if self._worker.is_alive():
             self._worker.join(max(drain_seconds, 1.0))
@@ -244,8 +244,8 @@ class Announcer:
         except (KeyError, TypeError, ValueError):
             return False
         if at.tzinfo is None:
-            at = at.replace(tzinfo=timezone.utc)
-        return (datetime.now(timezone.utc) - at).total_seconds() <= self.catch_up
+            at = at.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - at).total_seconds() <= self.catch_up
 
     def _take(self, call: dict[str, Any]) -> None:
         """Queue a call once (caller holds the lock)."""
@@ -270,7 +270,7 @@ class Announcer:
                 return
             try:
                 path = self._render(call)
-            except Exception:  # noqa: BLE001 - never drop a call: fall back to the chime
+            except Exception:  # never drop a call: fall back to the chime
                 log.exception("could not prepare call %s; playing the chime only", call.get("call_id"))
                 path = chime_wav(self.work_dir / f"{call.get('call_id')}-chime.wav")
             label = f"{call['call_id']} {call['number']} -> {call['window']}" + (
@@ -365,8 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=(args.log_level or os.environ.get("HALL_LOG_LEVEL") or "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from config import ConfigError, load_settings
     from audio.sinks import make_sink
+    from config import ConfigError, load_settings
     try:
         settings = load_settings()
         known = {h.code: h for h in settings.halls}

@@ -77,7 +77,7 @@ class CallPlayer:
             item = cast(_Item, item)
             try:
                 self.sink.play(item.path, item.label)
-            except Exception:  # noqa: BLE001 - one broken call must not silence the rest
+            except Exception:  # one broken call must not silence the rest
                 logger.exception("could not play call %s (%s)", item.label, item.path)
             finally:
                 with self._cond:

@@ -17,15 +17,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from audio.phrases import Part, Wording, call_parts
-from audio.wavfile import (
-    FULL_SCALE,
-    RATE,
-    is_house_format,
-    read_wav,
-    silence,
-    trim_silence,
-    write_wav,
-)
+from audio.wavfile import FULL_SCALE, RATE, is_house_format, read_wav, silence, trim_silence, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +158,7 @@ class Pyttsx3Engine:
             with self._lock:
                 try:
                     engine = pyttsx3.Engine(self.driver)
-                except Exception as exc:  # noqa: BLE001 - any init failure means "no engine here"
+                except Exception as exc:  # any init failure means "no engine here"
                     raise TTSUnavailable(f"pyttsx3 cannot start: {exc}") from exc
                 try:
                     _quieten_driver(engine)
@@ -370,7 +362,7 @@ def render_call(
     except TTSUnavailable as exc:
         logger.error("TTS unavailable, call %s to window %s is chime only: %s", number, window, exc)
         clips = None
-    except Exception:  # noqa: BLE001 - a TTS failure must never block or fail a call
+    except Exception:  # a TTS failure must never block or fail a call
         logger.error(
             "TTS failed, call %s to window %s is chime only", number, window, exc_info=True
         )

@@ -23,9 +23,8 @@ from pathlib import Path
 import requests
 import socketio
 
-from common import peak_rss_mib, start_server, summary
-
 from audio.synth import ClipCache, make_engine, render_call
+from common import peak_rss_mib, start_server, summary
 from hall_server import events as ev
 
 

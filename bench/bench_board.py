@@ -85,7 +85,7 @@ def main() -> None:
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import CHROMIUM_ARGS   # the browser flags the tests use
+    from tests.conftest import CHROMIUM_ARGS  # the browser flags the tests use
     exe = shutil.which("chromium") or "/usr/bin/chromium"
     print(f"board DOM latency: {args.calls} calls {args.gap} s apart, async_mode={args.async_mode}, "
           f"sound={'on' if args.sound else 'off'}, Chromium {exe}, load average {os.getloadavg()[0]:.1f}")

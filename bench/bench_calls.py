@@ -14,7 +14,6 @@ import requests
 import socketio
 
 from common import peak_rss_mib, start_server, summary
-
 from hall_server import events as ev
 
 
@@ -63,7 +62,7 @@ async def measure(server, n_clients: int, calls: int) -> list[float]:
                 if done:
                     break
                 await asyncio.sleep(0.005)
-            (call_id, stamps), = [(k, v) for k, v in received.items()]
+            (call_id, stamps), = list(received.items())
             received.clear()
             lat.extend((t - t0) * 1000 for t in stamps)
             assert len(stamps) == n_clients, f"{len(stamps)} of {n_clients} clients got the call"

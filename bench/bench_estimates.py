@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -47,7 +47,7 @@ def run_load(load_name: str, days: int, seed: int, start: str, db_dir: str) -> d
     load = simulate.LOADS[load_name]
     first = date.fromisoformat(start)
     sim = simulate.in_process(settings, engine, "kfs", load, seed,
-                              datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc), measure=True)
+                              datetime.combine(first, datetime.min.time(), tzinfo=UTC), measure=True)
     t0 = time.perf_counter()
     results = sim.run(simulate.working_days(first, days, sim.hall))
     elapsed = time.perf_counter() - t0

@@ -14,8 +14,7 @@ import argparse
 import shutil
 
 from common import start_server, summary
-
-from tests.conftest import CHROMIUM_ARGS  # noqa: E402
+from tests.conftest import CHROMIUM_ARGS
 
 MARKS = """() => {
   const nav = performance.getEntriesByType('navigation')[0];

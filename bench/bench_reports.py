@@ -16,21 +16,19 @@ import resource
 import statistics
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from common import pg_url
 from sqlalchemy import text
 
+from common import pg_url
 from config import load_settings
 from hall_server.application import HallApp
 from hall_server.domain.files import add_working_days
 from hall_server.migrate import upgrade
 from hall_server.reports import Reports, to_csv
-from hall_server.storage import (
-    file_events, make_engine, request_files, ticket_events, tickets, users, write_tx,
-)
+from hall_server.storage import file_events, make_engine, request_files, ticket_events, tickets, users, write_tx
 
 CAIRO = ZoneInfo("Africa/Cairo")
 
@@ -46,7 +44,7 @@ def generate(app: HallApp, days: int, per_day: int, seed: int = 7) -> tuple[int,
         for n in main:
             clerks[n] = f"user:benchclerk{n}"
             c.execute(users.insert().values(username=f"benchclerk{n}", password_hash="x", role="clerk",
-                                            full_name=f"موظف {n}", active=True, created_at=datetime.now(timezone.utc)))
+                                            full_name=f"موظف {n}", active=True, created_at=datetime.now(UTC)))
     last = datetime.now(CAIRO).date() - timedelta(days=1)
     first = last - timedelta(days=days - 1)
     n_tickets = n_events = 0
@@ -57,7 +55,7 @@ def generate(app: HallApp, days: int, per_day: int, seed: int = 7) -> tuple[int,
         opening = datetime(day.year, day.month, day.day, 8, 0, tzinfo=CAIRO)
         t_rows, e_rows, f_rows, fe_rows = [], [], [], []
         seqs: dict[str, int] = {}
-        for i in range(per_day):
+        for _ in range(per_day):
             tid += 1
             window = rng.randint(1, 9)
             service = rng.choice(main[window][:3])
@@ -81,7 +79,7 @@ def generate(app: HallApp, days: int, per_day: int, seed: int = 7) -> tuple[int,
                        service, window, clerk), ("no_show", called + timedelta(minutes=3), service, window, clerk)]
                 status, started, finished = "no_show", None, called + timedelta(minutes=3)
             elif roll < .07:
-                other = rng.choice([s for s in main[(window % 9) + 1][:3]])
+                other = rng.choice(list(main[(window % 9) + 1][:3]))
                 moved = started + timedelta(minutes=2)
                 again = moved + timedelta(seconds=rng.expovariate(1 / 300))
                 w2 = (window % 9) + 1

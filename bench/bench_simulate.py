@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def one_day(load_name: str, seed: int, day: date) -> None:
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     with read_tx(engine) as c:
         commands = c.execute(select(func.count()).select_from(ticket_events)).scalar_one()
-    per_hour = {h: 0 for h in sim.b.hours}
+    per_hour = dict.fromkeys(sim.b.hours, 0)
     for t in result.tickets:
         per_hour[t.issued_at.astimezone(hall.tz).hour] += 1
     expected = sim.demand.hourly(day.weekday())
@@ -79,7 +79,7 @@ def one_day(load_name: str, seed: int, day: date) -> None:
 
 def estimator_cost(waiting: int, seed: int) -> None:
     settings, engine = fresh("estimators")
-    now = [datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)]
+    now = [datetime(2026, 11, 22, 7, 0, tzinfo=UTC)]
     app = HallApp(settings, engine, clock=lambda: now[0])
     app.ensure_halls()
     hall = settings.halls[0]

@@ -10,8 +10,9 @@ because the person reading it is setting up a TV, not debugging a server.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 

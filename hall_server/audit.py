@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -25,7 +26,7 @@ GLOBAL_CHAIN = "*"  # actions that belong to no hall: logins
 def entry_hash(chain: str, n: int, at: datetime, actor: str, action: str, ticket: str | None,
                file: str | None, data: Any, prev: str) -> str:
     """The SHA-256 of an entry's canonical JSON, including the previous entry's hash."""
-    stamp = at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    stamp = at.astimezone(UTC).isoformat(timespec="microseconds")
     body = json.dumps([chain, n, stamp, actor, action, ticket, file, data, prev],
                       ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()

@@ -6,17 +6,18 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from hall_server import audit
 from hall_server.application import Actor, Forbidden, utc_now
 from hall_server.domain.errors import DomainError, InvalidInput
-from hall_server import audit
 from hall_server.storage import api_tokens, is_postgres, read_tx, users, write_tx
 
 STAFF_ROLES = ("clerk", "supervisor", "admin", "back_office")

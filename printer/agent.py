@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import socketio
 
@@ -59,7 +60,7 @@ class PrintAgent:
         self.sio.on(ev.PRINT_TICKET, self._on_job)
 
     # ----- life cycle ------------------------------------------------------------------------
-    def start(self) -> "PrintAgent":
+    def start(self) -> PrintAgent:
         """Connect (retrying until the server answers) and start printing, in background threads."""
         for target, name in ((self._connect_loop, "print-agent-connect"), (self._work, "print-agent-printer")):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -74,7 +75,7 @@ class PrintAgent:
             self._cond.notify_all()
         try:
             self.sio.disconnect()
-        except Exception:  # noqa: BLE001 - stopping must not fail on a half-open connection
+        except Exception:  # stopping must not fail on a half-open connection
             log.debug("disconnect failed", exc_info=True)
         for t in self._threads:
             t.join(timeout)
@@ -156,7 +157,7 @@ class PrintAgent:
                     self._report(self._safe_status(), "")
                 elif head is not None:
                     self._print_head(*head)
-            except Exception:  # noqa: BLE001 - the printing thread must survive anything
+            except Exception:  # the printing thread must survive anything
                 log.exception("print agent error; continuing")
                 self._stop.wait(self.retry_initial)
 
@@ -214,7 +215,7 @@ class PrintAgent:
     def _safe_status(self) -> str:
         try:
             return self.printer.status()
-        except Exception:  # noqa: BLE001 - a status probe that breaks means we do not know
+        except Exception:  # a status probe that breaks means we do not know
             log.debug("printer status probe failed", exc_info=True)
             return "unknown"
 

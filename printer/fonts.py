@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from PIL import ImageFont
 

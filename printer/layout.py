@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import qrcode
 from PIL import Image, ImageDraw, features

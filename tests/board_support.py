@@ -6,8 +6,9 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -116,6 +117,7 @@ def run_burst(server: LiveServer, tokens: dict[int, str], plan: list[list[str]])
 def called_ids(server: LiveServer) -> list[int]:
     """Every call's id (called and recalled events) from the server's database, in order."""
     from sqlalchemy import select
+
     from hall_server.storage import make_engine, read_tx, ticket_events
     engine = make_engine(server.database_url)
     try:
@@ -129,6 +131,7 @@ def called_ids(server: LiveServer) -> list[int]:
 def call_span_seconds(server: LiveServer) -> float:
     """Seconds between the first and the last call of the hall (from the event rows' times)."""
     from sqlalchemy import func, select
+
     from hall_server.storage import make_engine, read_tx, ticket_events
     engine = make_engine(server.database_url)
     try:

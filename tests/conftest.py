@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ class FakeClock:
     """A clock the test moves by hand."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)  # 09:00 in Cairo
+        self.now = start or datetime(2026, 11, 22, 7, 0, tzinfo=UTC)  # 09:00 in Cairo
 
     def __call__(self) -> datetime:
         return self.now
@@ -44,9 +44,9 @@ def _pg_url() -> str | None:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
-    """Each test using it runs on a SQLite file and on the real PostgreSQL server."""
+    """Each test using it runs on a SQLite file and on the real PostgreSQL server (marked postgres)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hall.db'}"
     url = _pg_url()

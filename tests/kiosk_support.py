@@ -19,7 +19,7 @@ class Kiosk:
         q = "&".join(x for x in ((f"device={token}" if token else ""), query) if x)
         self.page.goto(f"{server.url}/kiosk/kfs" + (f"?{q}" if q else ""))
 
-    def ready(self) -> "Kiosk":
+    def ready(self) -> Kiosk:
         self.page.wait_for_selector("#kiosk[data-ready='1'][data-live]", state="attached")
         self.page.wait_for_selector("#screen-sectors:not([hidden])")
         return self

@@ -5,8 +5,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import socketio
 from PIL import Image, ImageOps

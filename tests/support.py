@@ -49,6 +49,7 @@ def prepare_database(url: str, data_dir: Path, clerks: int = 9) -> dict[str, str
 def reset_postgres(url: str) -> None:
     """Drop every table of the test database so each run starts empty."""
     from sqlalchemy import text
+
     from hall_server.storage import make_engine
     engine = make_engine(url)
     with engine.begin() as c:
@@ -74,16 +75,15 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "LiveServer":
+    def start(self, timeout: float = 30.0) -> LiveServer:
         env = {**os.environ, "HALL_DATA_DIR": str(self.data_dir), "HALL_DATABASE_URL": self.database_url,
                "HALL_PUBLIC_URL": self.url, "HALL_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
                **self.env}
         self.log_path = self.data_dir / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hall_server", "run", "--port", str(self.port), "--host", "127.0.0.1",
-             "--async-mode", self.async_mode], cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hall_server", "run", "--port", str(self.port), "--host", "127.0.0.1",
+                 "--async-mode", self.async_mode], cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -109,7 +109,7 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def restart(self) -> "LiveServer":
+    def restart(self) -> LiveServer:
         self.stop()
         return self.start()
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 
 from tests.board_support import (
-    HALL, burst_plan, call_span_seconds, called_ids, issue, main_services, open_board, run_burst, save_json,
-    shot, sign_in, wait_for,
+    HALL,
+    burst_plan,
+    call_span_seconds,
+    called_ids,
+    issue,
+    main_services,
+    open_board,
+    run_burst,
+    save_json,
+    shot,
+    sign_in,
+    wait_for,
 )
 from tests.support import launch
 

@@ -7,9 +7,7 @@ import re
 import pytest
 import requests
 
-from tests.board_support import (
-    HALL, act, issue, main_services, open_board, save_json, shot, sign_in, wait_for,
-)
+from tests.board_support import HALL, act, issue, main_services, open_board, save_json, shot, sign_in, wait_for
 
 EASTERN = re.compile(r"[٠-٩]")
 WESTERN = re.compile(r"[0-9]")

@@ -325,7 +325,7 @@ def test_back_office_works_the_department_files(browser, server, shots):
         expect(page.locator("#department option")).to_have_text(["التنظيم والمباني"])
         rows = page.locator("#files-body .file-row")
         expect(rows.first).to_have_attribute("data-number", old["number"])  # oldest due first
-        numbers = [n for n in rows.evaluate_all("rs => rs.map(r => r.dataset.number)")]
+        numbers = list(rows.evaluate_all("rs => rs.map(r => r.dataset.number)"))
         assert fresh["number"] in numbers and numbers.index(old["number"]) < numbers.index(fresh["number"])
         late_row = page.locator(f'.file-row[data-number="{old["number"]}"]')
         expect(late_row).to_have_class(re.compile(r"\blate\b"))

@@ -5,6 +5,7 @@ Screenshots go to test-artifacts/kiosk/ for a person to look at.
 from __future__ import annotations
 
 import io
+
 import pytest
 import requests
 from PIL import Image

@@ -60,7 +60,7 @@ class Phone:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.response = self.page.goto(url)
 
-    def live(self) -> "Phone":
+    def live(self) -> Phone:
         # Joined and given its snapshot: the connection dot is green and the page has its figures.
         self.page.wait_for_function("document.getElementById('updated').textContent.length > 0")
         self.page.wait_for_function("!document.getElementById('dot').classList.contains('down')")

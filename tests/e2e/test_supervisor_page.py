@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -50,12 +50,12 @@ def seed_yesterday(url: str, data_dir: Path) -> str:
 
     from config import load_settings
     from hall_server.application import Actor, HallApp
-    from hall_server.request_files import FileDesk
+    from hall_server.application.files import FileDesk
     from hall_server.storage import make_engine, users
     settings = load_settings(env={}, database_url=url, data_dir=data_dir, async_mode="threading")
     engine = make_engine(url)
     day = datetime.now(CAIRO).date() - timedelta(days=1)
-    clock = Clock(datetime.combine(day, time(8, 0), CAIRO).astimezone(timezone.utc))
+    clock = Clock(datetime.combine(day, time(8, 0), CAIRO).astimezone(UTC))
     app = HallApp(settings, engine, clock=clock)
     with engine.connect() as c:
         ids = {r.username: r.id for r in c.execute(select(users.c.username, users.c.id))}
@@ -67,7 +67,7 @@ def seed_yesterday(url: str, data_dir: Path) -> str:
     rate = {8: .25, 9: .55, 10: .7, 11: .55, 12: .35, 13: .2}
     busy: dict[int, datetime] = {}
     waiting_tokens: list[str] = []
-    end = datetime.combine(day, time(14, 0), CAIRO).astimezone(timezone.utc)
+    end = datetime.combine(day, time(14, 0), CAIRO).astimezone(UTC)
     while clock.now < end or busy or waiting_tokens:
         hour = clock.now.astimezone(CAIRO).hour
         if clock.now < end and rng.random() < rate.get(hour, 0):
@@ -100,10 +100,10 @@ def seed_yesterday(url: str, data_dir: Path) -> str:
         app.set_window_state("kfs", n, "sign_out", actor)
     # request files: two from last month still open (late), one finished yesterday
     desk = FileDesk(app)
-    clock.now = datetime.combine(day - timedelta(days=40), time(10, 0), CAIRO).astimezone(timezone.utc)
+    clock.now = datetime.combine(day - timedelta(days=40), time(10, 0), CAIRO).astimezone(UTC)
     old = [desk.create("kfs", "occupancy_licence_issue", "مواطن من الشهر الماضي", NID, None, [], sup)
            for _ in range(2)]
-    clock.now = datetime.combine(day, time(11, 0), CAIRO).astimezone(timezone.utc)
+    clock.now = datetime.combine(day, time(11, 0), CAIRO).astimezone(UTC)
     desk.create("kfs", "building_permit", "مواطن جديد", NID, None, [], sup)
     desk.change_status("kfs", old[0]["number"], "under_review", sup)
     engine.dispose()

@@ -9,10 +9,21 @@ import pytest
 
 from hall_server import events as ev
 from tests.board_support import (
-    ARTIFACTS, HALL, HallListener, act, calls_of, issue, main_services, sign_in, sox_stats, wait_for,
+    ARTIFACTS,
+    HALL,
+    HallListener,
+    act,
+    calls_of,
+    issue,
+    main_services,
+    sign_in,
+    sox_stats,
+    wait_for,
 )
 from tests.support import launch
 
+# each test starts its own `hall-server run`: seconds apiece, so not in the fast tier
+pytestmark = pytest.mark.slow
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
 
 

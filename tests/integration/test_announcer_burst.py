@@ -14,8 +14,20 @@ import pytest
 
 from hall_server import events as ev
 from tests.board_support import (
-    ARTIFACTS, HallListener, act, burst_plan, call_span_seconds, called_ids, issue, main_services,
-    played_log, run_burst, save_json, sign_in, sox_stats, wait_for,
+    ARTIFACTS,
+    HallListener,
+    act,
+    burst_plan,
+    call_span_seconds,
+    called_ids,
+    issue,
+    main_services,
+    played_log,
+    run_burst,
+    save_json,
+    sign_in,
+    sox_stats,
+    wait_for,
 )
 from tests.support import LiveServer
 
@@ -64,7 +76,7 @@ class AnnouncerProcess:
 @needs_espeak
 def test_a_burst_of_20_calls_from_9_windows_is_announced_in_order_without_overlap(live_server, tmp_path):
     services = main_services()
-    for w, code in services.items():
+    for code in services.values():
         issue(live_server, code, 4)
     tokens = sign_in(live_server, range(1, 10))
     # speed 0.05: each call "plays" for 5% of its length, so 20 calls take seconds, not minutes;

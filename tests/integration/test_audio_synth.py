@@ -13,15 +13,7 @@ from pathlib import Path
 import pytest
 
 from audio.phrases import Wording, call_parts
-from audio.synth import (
-    ClipCache,
-    EspeakEngine,
-    NoEngine,
-    Pyttsx3Engine,
-    TTSUnavailable,
-    make_engine,
-    render_call,
-)
+from audio.synth import ClipCache, EspeakEngine, NoEngine, Pyttsx3Engine, TTSUnavailable, make_engine, render_call
 from audio.wavfile import read_wav, trim_silence
 
 needs_espeak = pytest.mark.skipif(
@@ -230,7 +222,7 @@ def pyttsx3_ok():
         import pyttsx3
 
         pyttsx3.init()
-    except Exception as exc:  # any failure to start means this machine has no pyttsx3 backend
+    except Exception as exc:  # noqa: BLE001 - any failure to start means this machine has no pyttsx3 backend
         pytest.skip(f"pyttsx3 cannot initialise here: {exc}")
 
 

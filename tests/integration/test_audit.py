@@ -9,19 +9,19 @@ from sqlalchemy import text
 
 from hall_server import audit
 from hall_server.application import Actor
-from hall_server.auth import Auth
+from hall_server.auth import Auth, Unauthorized
 from tests.support import ROOT
 
 
 @pytest.fixture
 def busy_app(make_app, db_url, clock):
     """A hall with a little history: logins, tickets, calls, an out-of-order call, a transfer, a file."""
-    from hall_server.request_files import FileDesk
+    from hall_server.application.files import FileDesk
     app = make_app(db_url)
     auth = Auth(app.engine, clock=clock)
     uid = auth.add_user("amal", "password1", "clerk")
     auth.login("amal", "password1")
-    with pytest.raises(Exception):
+    with pytest.raises(Unauthorized):
         auth.login("amal", "wrong-password")
     clerk = Actor("user", "amal", "clerk", user_id=uid)
     app.set_window_state("kfs", 1, "sign_in", clerk)

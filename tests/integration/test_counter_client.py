@@ -7,6 +7,9 @@ import requests
 from counter_client.client import CounterClient, CounterError
 from tests.support import PASSWORD, free_port
 
+# each test starts its own `hall-server run`: seconds apiece, so not in the fast tier
+pytestmark = pytest.mark.slow
+
 # Window 3 serves the occupancy sector (prefix B), window 4 housing (prefix H): config/halls/kafr_saqr.toml.
 W3_SERVICE, W3_OTHER, W4_SERVICE = "occupancy_licence_issue", "occupancy_licence_renew", "housing_unit_ownership"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -44,7 +44,7 @@ class ScriptedPrinter:
 def job(job_id: str, number: str = "A-001", service: str = "Building permit") -> dict:
     t = TicketPrint(hall_name_ar="مركز", hall_name_en="Center", service_name_ar="خدمة", service_name_en=service,
                     number=number, people_ahead=0, eta_minutes=None,
-                    issued_at=datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc), track_url=f"http://h/t/{job_id}")
+                    issued_at=datetime(2026, 11, 22, 9, 0, tzinfo=UTC), track_url=f"http://h/t/{job_id}")
     return {"job_id": job_id, "hall": "kfs", "device": "kiosk-1", "number": number, "lang": "en",
             "digits": "western", "ticket": ticket_fields(t)}
 
@@ -81,7 +81,8 @@ def wait_until(pred, timeout: float = 20.0) -> None:
 
 
 def results(sent, status=None) -> list[tuple[str, str]]:
-    return [(d["job_id"], d["status"]) for e, d in sent if e == ev.PRINT_RESULT and (status is None or d["status"] == status)]
+    return [(d["job_id"], d["status"]) for e, d in sent
+            if e == ev.PRINT_RESULT and (status is None or d["status"] == status)]
 
 
 def test_jobs_print_in_order_once_and_a_resend_is_only_acknowledged(make_agent):

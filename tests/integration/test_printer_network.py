@@ -13,14 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image, ImageOps
 
-from printer.backends import (
-    DLE_EOT_PAPER,
-    FilePrinter,
-    NetworkPrinter,
-    PrinterError,
-    escpos_bytes,
-    make_printer,
-)
+from printer.backends import DLE_EOT_PAPER, FilePrinter, NetworkPrinter, PrinterError, escpos_bytes, make_printer
 from printer.layout import TicketPrint, render_ticket
 
 GS_V0 = b"\x1dv0"

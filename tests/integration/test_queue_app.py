@@ -1,5 +1,4 @@
 """The application layer on a real database (SQLite file and PostgreSQL): rules end to end."""
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -97,7 +97,7 @@ def test_each_alert_fires_on_its_condition_and_clears_when_it_ends(server, clock
     assert active(server, sup) == set()
 
     # a request file passes its due date; it clears when the back office finishes it
-    from hall_server.request_files import FileDesk
+    from hall_server.application.files import FileDesk
     desk = FileDesk(app)
     f = desk.create("kfs", "occupancy_licence_issue", "مواطن", NID, None, [], server.actor("sup", "supervisor"))
     clock.advance(days=40)
@@ -219,7 +219,7 @@ def test_stats_name_the_clerk_and_count_idle_time(server, clock):
     w1 = s["windows"][0]
     assert w1["clerk"]["username"] == "clerk1" and w1["clerk"]["full_name"] == "منى عبد الله"
     assert w1["idle_seconds"] == 270 and w1["current"] is None
-    assert w1["last_finished_at"] == datetime(2026, 11, 22, 7, 5, tzinfo=timezone.utc).isoformat()
+    assert w1["last_finished_at"] == datetime(2026, 11, 22, 7, 5, tzinfo=UTC).isoformat()
     assert s["windows"][1]["idle_seconds"] is None and s["windows"][1]["clerk"] is None  # closed
     a = next(x for x in s["services"] if x["service"] == "building_permit")
     assert a["average_wait_seconds"] == 120 and a["within_target_share"] == 1.0 and a["open_windows"] == 1

@@ -44,14 +44,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hall_server.application import Actor
+from hall_server.application.files import FileDesk
 from hall_server.auth import Auth
 from hall_server.reports import Reports, to_csv
-from hall_server.request_files import FileDesk
 
 NID = "29001011300011"
 SUPERVISOR = Actor("user", "supervisor", "supervisor", user_id=None)
@@ -74,11 +74,11 @@ def scripted_files(app, clock) -> None:
     finished on Oct 20 (outside), two received today (one finished today in time, one open)."""
     desk = FileDesk(app)
     start = clock.now
-    clock.now = datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
     f1 = desk.create("kfs", "occupancy_licence_issue", "مواطن أول", NID, None, [], SUPERVISOR)
     f2 = desk.create("kfs", "occupancy_licence_issue", "مواطن ثان", NID, None, [], SUPERVISOR)
     f5 = desk.create("kfs", "building_permit", "مواطن خامس", NID, None, [], SUPERVISOR)
-    clock.now = datetime(2026, 10, 20, 8, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
     desk.change_status("kfs", f5["number"], "under_review", SUPERVISOR)
     desk.change_status("kfs", f5["number"], "ready", SUPERVISOR)
     assert f1["due_date"] < "2026-11-22" and f2["due_date"] < "2026-11-22"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
@@ -16,7 +16,7 @@ from hall_server.storage import file_events, read_tx
 from tests.conftest import FakeClock
 
 NID = "29001011312345"
-THURSDAY = datetime(2026, 11, 19, 8, 0, tzinfo=timezone.utc)  # 10:00 in Cairo
+THURSDAY = datetime(2026, 11, 19, 8, 0, tzinfo=UTC)  # 10:00 in Cairo
 
 
 def make_client(tmp_path, clock, sms=None):
@@ -184,7 +184,7 @@ class _Gateway(BaseHTTPRequestHandler):
     received: list = []
     fail_first = 1
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):  # http.server's name
         form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         type(self).received.append((self.headers.get("Authorization"), form))
         if type(self).fail_first > 0:

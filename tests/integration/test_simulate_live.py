@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
+import pytest
+
 from config import load_settings
 from hall_server import simulate
 from hall_server.domain import numbering
 from tests.support import PASSWORD
+
+pytestmark = pytest.mark.slow  # a real `hall-server run` and a simulated morning: ~15 s
 
 # one hour of arrivals; 600 x real time: the simulated 07:50-09:30 takes about 10 s plus the requests
 SHORT = simulate.Behaviour(hours=(8,), peak=(1.0,), hard_stop=time(9, 30),

@@ -5,7 +5,7 @@ On a SQLite file and on PostgreSQL (the db_url fixture).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +20,7 @@ SUNDAYS = [DAY - timedelta(weeks=k) for k in (1, 2, 3, 4)]
 
 
 def at(clock, day, hh, mm):
-    clock.now = datetime.combine(day, time(hh, mm), tzinfo=CAIRO).astimezone(timezone.utc)
+    clock.now = datetime.combine(day, time(hh, mm), tzinfo=CAIRO).astimezone(UTC)
 
 
 @pytest.fixture

@@ -1,15 +1,26 @@
 """Alert rules on hand-made snapshots: each alert fires on its condition and clears when it ends."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hall_server.domain.alerts import (
-    DEVICE_OFFLINE, DEVICE_PROBLEM, LATE_FILES, NO_OPEN_WINDOW, WAIT_OVER_TARGET, WINDOW_IDLE, AlertBook,
-    DeviceState, Rules, Snapshot, WaitingTicket, WindowState, evaluate,
+    DEVICE_OFFLINE,
+    DEVICE_PROBLEM,
+    LATE_FILES,
+    NO_OPEN_WINDOW,
+    WAIT_OVER_TARGET,
+    WINDOW_IDLE,
+    AlertBook,
+    DeviceState,
+    Rules,
+    Snapshot,
+    WaitingTicket,
+    WindowState,
+    evaluate,
 )
 
-NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)  # 10:00 Cairo
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)  # 10:00 Cairo
 RULES = Rules(wait_target_seconds=15 * 60, idle_seconds=3 * 60)
 NAMES = {"a": ("رخصة بناء", "Building permit"), "b": ("إشغال", "Occupancy")}
 
@@ -126,7 +137,7 @@ def test_alert_book_keeps_raised_and_cleared_history():
         ("cleared", WAIT_OVER_TARGET, later + timedelta(minutes=1))]
     assert [c.change for c in book.changes("kfs")] == ["cleared", "raised"]  # newest first
     assert book.first_seen("kfs", again[0]) is None
-    for i in range(3):  # the history is bounded
+    for _ in range(3):  # the history is bounded
         book.update("kfs", first, NOW)
         book.update("kfs", [], NOW)
     assert len(book.changes("kfs")) == 3 and book.changes("other") == []

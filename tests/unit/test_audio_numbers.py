@@ -172,7 +172,7 @@ def _unvowel(spoken: str) -> str:
     return " ".join(w[:-1] + "ة" if w.endswith("ه") else w for w in plain.split(" "))
 
 
-@pytest.mark.parametrize("n", [*range(0, 1000), 1000, 2002, 3000, 11000, 101000, 200000, 999999])
+@pytest.mark.parametrize("n", [*range(1000), 1000, 2002, 3000, 11000, 101000, 200000, 999999])
 def test_vocalized_form_says_the_same_words(n):
     # The written form keeps one tanween (ألفًا): compare both without harakat.
     assert _unvowel(arabic_number_words(n, vocalized=True)) == _HARAKAT.sub("", arabic_number_words(n))

@@ -1,13 +1,19 @@
 """The call policy: strategies, work profiles, priorities with anti-starvation, targeted transfers."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hall_server.domain.policy import (
-    LONGEST_WAIT, STRICT_ORDER, Candidate, WindowProfile, choose_next, eligible, rank_candidates,
+    LONGEST_WAIT,
+    STRICT_ORDER,
+    Candidate,
+    WindowProfile,
+    choose_next,
+    eligible,
+    rank_candidates,
 )
 
-T0 = datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
 
 
 def c(id_, service, minute, priority=None, target=None):

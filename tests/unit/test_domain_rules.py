@@ -1,5 +1,5 @@
 """Ticket transitions, numbering by local day, and the v1 wait estimate."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,8 +41,8 @@ def test_recall_limit_leads_to_no_show():
 
 def test_local_day_uses_the_hall_time_zone():
     # 23:30 UTC on the 22nd is already the 23rd in Cairo (UTC+2)
-    assert str(local_day(datetime(2026, 11, 22, 23, 30, tzinfo=timezone.utc), CAIRO)) == "2026-11-23"
-    assert str(local_day(datetime(2026, 11, 22, 21, 59, tzinfo=timezone.utc), CAIRO)) == "2026-11-22"
+    assert str(local_day(datetime(2026, 11, 22, 23, 30, tzinfo=UTC), CAIRO)) == "2026-11-23"
+    assert str(local_day(datetime(2026, 11, 22, 21, 59, tzinfo=UTC), CAIRO)) == "2026-11-22"
     with pytest.raises(ValueError):
         local_day(datetime(2026, 11, 22), CAIRO)
 

@@ -1,5 +1,5 @@
 """The wait estimators on hand-built snapshots: v2's queue model, v1 and the baseline, LES."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -7,7 +7,7 @@ from hall_server.domain import estimate
 from hall_server.domain.estimate import BreakPattern, HallSnapshot, WindowNow, typical_minutes, wait_v2
 from hall_server.domain.policy import STRICT_ORDER, Candidate
 
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 MIN = {"a": 6.0, "b": 10.0}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,13 +12,7 @@ from PIL import Image, ImageOps
 from pyzbar import pyzbar
 
 from printer.fonts import FontNotFoundError, font_path, pick_font
-from printer.layout import (
-    TicketPrint,
-    expected_wait_text,
-    people_ahead_text,
-    render_ticket,
-    render_ticket_png,
-)
+from printer.layout import TicketPrint, expected_wait_text, people_ahead_text, render_ticket, render_ticket_png
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "printer"
 TOKEN = "Zx9kQ2mP7vLr4TbW8nYc3HdF"
@@ -187,7 +181,7 @@ def test_bad_arguments_are_refused(ticket: TicketPrint) -> None:
         replace(ticket, issued_at=datetime(2025, 1, 1, 9, 0))
     with pytest.raises(ValueError, match="people_ahead"):
         replace(ticket, people_ahead=-1)
-    assert replace(ticket, issued_at=datetime(2025, 1, 1, tzinfo=timezone.utc)).number == "A-023"
+    assert replace(ticket, issued_at=datetime(2025, 1, 1, tzinfo=UTC)).number == "A-023"
 
 
 def test_missing_font_names_the_debian_package(tmp_path: Path) -> None:

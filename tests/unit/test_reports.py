@@ -1,14 +1,12 @@
 """Report figures from hand-made event rows: the percentile, waits, service times, files, ranking."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from hall_server.domain.reports import (
-    FileRecord, TicketEvent, build_report, file_figures, percentile, rank_halls,
-)
+from hall_server.domain.reports import FileRecord, TicketEvent, build_report, file_figures, percentile, rank_halls
 
 CAIRO = ZoneInfo("Africa/Cairo")
 DAY = date(2026, 11, 22)
@@ -16,7 +14,7 @@ T0 = datetime(2026, 11, 22, 9, 0, tzinfo=CAIRO)  # 07:00 UTC
 
 
 def at(minutes: float) -> datetime:
-    return (T0 + timedelta(minutes=minutes)).astimezone(timezone.utc)
+    return (T0 + timedelta(minutes=minutes)).astimezone(UTC)
 
 
 # ----- percentile: nearest rank ------------------------------------------------------------------
@@ -69,7 +67,7 @@ def small_day():
 
 
 def build(events, **kw):
-    args = dict(tz=CAIRO, day_from=DAY, day_to=DAY, target_seconds=900, as_of=DAY)
+    args = {"tz": CAIRO, "day_from": DAY, "day_to": DAY, "target_seconds": 900, "as_of": DAY}
     args.update(kw)
     return build_report(events, [], **args)
 
@@ -117,7 +115,7 @@ def test_hours_are_local_and_contiguous_and_days_fill_the_range():
     events = [ev(1, "issued", -60 * 9 + 30, "a"),   # 00:30 Cairo = 22:30 UTC the day before
               ev(2, "issued", 60 * 4, "a")]          # 13:00
     r = build(events, day_to=DAY + timedelta(days=2))
-    assert [h["key"] for h in r["by_hour"]] == list(range(0, 14))
+    assert [h["key"] for h in r["by_hour"]] == list(range(14))
     assert [h["issued"] for h in r["by_hour"]][0] == 1 and r["by_hour"][13]["issued"] == 1
     assert [d["key"] for d in r["by_day"]] == ["2026-11-22", "2026-11-23", "2026-11-24"]
     assert [d["issued"] for d in r["by_day"]] == [2, 0, 0]
@@ -134,7 +132,7 @@ def test_an_empty_range_has_no_averages():
 
 # ----- request files ------------------------------------------------------------------------------
 def utc(y, m, d, h=10):
-    return datetime(y, m, d, h, tzinfo=CAIRO).astimezone(timezone.utc)
+    return datetime(y, m, d, h, tzinfo=CAIRO).astimezone(UTC)
 
 
 def test_file_figures_received_completed_late():

@@ -6,7 +6,14 @@ import pytest
 from config import load_settings
 from hall_server.domain import staffing
 from hall_server.domain.staffing import (
-    erlang_b, erlang_c, expected_arrivals, mean_wait_s, plan, service_level, service_pools, windows_needed,
+    erlang_b,
+    erlang_c,
+    expected_arrivals,
+    mean_wait_s,
+    plan,
+    service_level,
+    service_pools,
+    windows_needed,
 )
 
 # Hand-worked: λ = 10 citizens an hour, 12 minutes each -> a = 2 Erlangs.
