@@ -3,6 +3,9 @@
 Boards fetch `/api/v1/halls/<hall>/calls/<call_id>.wav`. The after-commit handler queues every
 ("announce", payload) of a command for a background render, so by the time a board asks, the file
 is usually on disk; a request for a call not yet rendered (or pruned) renders it on demand.
+`?queued=1` is the same call for a board that plays it right after another: no chime, the short
+form («دي اثنان، شباك خمسة»), so a burst is spoken back to back. A recall carries its prefix
+(«نداء ثانٍ», «نداء أخير») in both.
 """
 from __future__ import annotations
 
@@ -12,25 +15,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, send_file
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from flask import Blueprint, Flask, request, send_file
 
 from audio.announcer import ErrorRecordingEngine, HallVoice, hall_voice
+from audio.phrases import RecallTracker, is_last_call
 from audio.synth import ClipCache, make_engine, render_call
 from config import Settings
 from hall_server.application import NotFound, Outcome
-from hall_server.storage import read_tx, ticket_events, tickets
 
 log = logging.getLogger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/api/v1")
 
 TTS_DEVICE = "server-tts"  # the name supervisors see in device_status for the server's speech
 MAX_ID = 2**31 - 1  # ticket_events.id is an INTEGER column: bigger ids cannot exist
+# The application's call lookup: (number, window), or (number, window, recall count) when it tells.
+FindCall = Callable[[str, int], "tuple[str, int] | tuple[str, int, int] | None"]
 PRUNE_EVERY_SECONDS = 600.0
 # The render starts a moment after the commit, so the call's pushes and the clerk's HTTP answer go
 # out first rather than share the CPU with it (see make_offload for gevent).
@@ -49,10 +52,14 @@ class CallRef:
     call_id: int
     number: str
     window: int
+    recall: int = 0  # 0 a first call, k the k-th recall
+    queued: bool = False  # the variant without chime, in the short form
 
     def signature(self, voice: HallVoice) -> str:
         """Describe the WAV's content, so a file left by an older database is never served."""
-        return f"{self.number}\t{self.window}\t{voice.lang}\t{voice.wording!r}\n"
+        last = is_last_call(self.recall, voice.recall_limit)
+        return (f"{self.number}\t{self.window}\t{voice.lang}\t{voice.wording!r}\t"
+                f"recall={self.recall}{' last' if last else ''}\n")
 
 
 def make_offload(async_mode: str, engine_name: str) -> Callable[..., Any]:
@@ -81,11 +88,11 @@ def make_offload(async_mode: str, engine_name: str) -> Callable[..., Any]:
 class CallRenderer:
     """Render, cache and prune the joined WAV of each call; one render per call at a time."""
 
-    def __init__(self, settings: Settings, db: Engine, spawn: Callable[..., Any],
+    def __init__(self, settings: Settings, find_call: FindCall, spawn: Callable[..., Any],
                  report: Callable[[str, str, str], None], sleep: Callable[[float], Any] = time.sleep) -> None:
         """Keep WAVs under data_dir/calls, clips under data_dir/audio-cache; spawn runs background work."""
         self.settings = settings
-        self.db = db
+        self.find_call = find_call  # (hall, call id) -> (number, window) of a call, or None
         self.spawn = spawn
         self.sleep = sleep  # cooperative under gevent/eventlet (socketio.sleep)
         self.report = report  # (hall, status, detail) -> tell supervisors
@@ -101,6 +108,7 @@ class CallRenderer:
         self.cache = ClipCache(settings.data_dir / "audio-cache", self.tts, settings.voice_pack)
         self.root = settings.data_dir / "calls"
         self.voices = {h.code: hall_voice(h) for h in settings.halls}
+        self.recalls = RecallTracker()  # recall counts of the calls committed in this process
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, int], threading.Lock] = {}
         self._todo: deque[CallRef] = deque()
@@ -109,25 +117,35 @@ class CallRenderer:
         self._last_prune = 0.0
 
     # ----- paths and lookups ------------------------------------------------------------------
-    def path_for(self, hall: str, call_id: int) -> Path:
-        """Where a call's WAV is cached."""
-        return self.root / hall / f"{call_id}.wav"
+    def path_for(self, hall: str, call_id: int, queued: bool = False) -> Path:
+        """Where a call's WAV is cached (the queued variant beside it)."""
+        return self.root / hall / f"{call_id}{'-q' if queued else ''}.wav"
 
-    def lookup(self, hall: str, call_id: int) -> CallRef:
+    def lookup(self, hall: str, call_id: int, queued: bool = False) -> CallRef:
         """The call with this id in this hall (a `called` or `recalled` event), or NotFound."""
         if hall not in self.voices:
             raise NotFound(f"no hall with code {hall!r}")
         if not 1 <= call_id <= MAX_ID:
             raise NotFound(f"no call {call_id} in hall {hall}")
-        with read_tx(self.db) as c:
-            row = c.execute(
-                select(ticket_events.c.id, ticket_events.c.window, tickets.c.number)
-                .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
-                .where(ticket_events.c.id == call_id, ticket_events.c.hall == hall,
-                       ticket_events.c.kind.in_(("called", "recalled")))).first()
-        if row is None or row.window is None:
+        found = self.find_call(hall, call_id)
+        if found is None:
             raise NotFound(f"no call {call_id} in hall {hall}")
-        return CallRef(hall, row.id, row.number, row.window)
+        number, window = found[0], found[1]
+        recall = self.recalls.get(hall, call_id)
+        if recall is None:
+            recall = found[2] if len(found) > 2 else self._rendered_recall(hall, call_id, number, window)
+        return CallRef(hall, call_id, number, window, recall, queued)
+
+    def _rendered_recall(self, hall: str, call_id: int, number: str, window: int) -> int:
+        """The recall count a WAV of this call was rendered with (after a restart); 0 if none was."""
+        for queued in (False, True):
+            try:
+                fields = self.path_for(hall, call_id, queued).with_suffix(".txt").read_text("utf-8").split("\t")
+            except OSError:
+                continue
+            if fields[:2] == [number, str(window)] and fields[-1].startswith("recall="):
+                return int(fields[-1].removeprefix("recall=").split()[0])
+        return 0
 
     # ----- rendering --------------------------------------------------------------------------
     def _lock_for(self, key: tuple[str, int]) -> threading.Lock:
@@ -140,23 +158,29 @@ class CallRenderer:
     def ensure(self, call: CallRef) -> Path:
         """The call's WAV, rendering it now unless a matching one is cached."""
         voice = self.voices[call.hall]
-        path = self.path_for(call.hall, call.call_id)
+        path = self.path_for(call.hall, call.call_id, call.queued)
         sidecar = path.with_suffix(".txt")
         signature = call.signature(voice)
         with self._lock_for((call.hall, call.call_id)):
             if path.exists() and sidecar.exists() and sidecar.read_text("utf-8") == signature:
                 return path
             started = time.perf_counter()
-            rendered = self.offload(render_call, call.number, call.window, voice.lang, self.cache, path,
-                                    voice.wording)
+            rendered = self.offload(self._render, call, voice, path)
             tmp = sidecar.with_name(f".{sidecar.name}.{threading.get_ident()}.tmp")
             tmp.write_text(signature, "utf-8")
             tmp.replace(sidecar)
-            log.info("rendered call %s (%s to window %s) in %.0f ms%s", call.call_id, call.number,
-                     call.window, (time.perf_counter() - started) * 1000,
+            log.info("rendered call %s (%s to window %s%s%s) in %.0f ms%s", call.call_id, call.number,
+                     call.window, f", recall {call.recall}" if call.recall else "",
+                     ", queued" if call.queued else "", (time.perf_counter() - started) * 1000,
                      " - chime only" if rendered.degraded else "")
         self._note_health(call.hall, rendered.degraded)
         return path
+
+    def _render(self, call: CallRef, voice: HallVoice, path: Path) -> Any:
+        """Render one call's WAV (run through offload)."""
+        return render_call(call.number, call.window, voice.lang, self.cache, path, voice.wording,
+                           recall=call.recall, last=is_last_call(call.recall, voice.recall_limit),
+                           queued=call.queued)
 
     def _note_health(self, hall: str, degraded: bool) -> None:
         """Tell supervisors when speech fails, and again when it is back (changes only)."""
@@ -173,7 +197,10 @@ class CallRenderer:
     # ----- background pre-rendering -----------------------------------------------------------
     def after_commit(self, outcome: Outcome) -> None:
         """Notifier handler: queue each announced call of a committed command for rendering."""
-        calls = [CallRef(outcome.hall or "", p["call_id"], p["number"], p["window"])
+        hall = outcome.hall or ""
+        calls = [CallRef(hall, p["call_id"], p["number"], p["window"],
+                         self.recalls.observe(hall, p["call_id"], p["number"], bool(p.get("recall")),
+                                              p.get("recall_count")))
                  for kind, p in outcome.after if kind == "announce"]
         if not calls or outcome.hall not in self.voices:
             return
@@ -204,6 +231,7 @@ class CallRenderer:
                 call = self._todo.popleft()
             try:
                 self.ensure(call)
+                self.ensure(replace(call, queued=True))  # what a board playing it after another asks for
                 self.prune()
             except Exception:  # a failed pre-render is retried on the first request
                 log.exception("pre-rendering call %s failed", call.call_id)
@@ -236,31 +264,18 @@ class CallRenderer:
 
 def renderer() -> CallRenderer:
     """The running server's call renderer."""
-    return current_app.extensions["hall_audio"]
+    from hall_server.current import runtime
+    return runtime().audio
 
 
 @bp.get("/halls/<hall>/calls/<int:call_id>.wav")
 def call_wav(hall: str, call_id: int):
     """One call's chime and spoken sentence as a WAV (public: it says what the board shows)."""
     r = renderer()
-    path = r.ensure(r.lookup(hall, call_id))
+    path = r.ensure(r.lookup(hall, call_id, queued=request.args.get("queued") in ("1", "true")))
     return send_file(path, mimetype="audio/wav", conditional=True, max_age=3600)
 
 
 def init_app(app: Flask) -> None:
-    """Register the WAV route and pre-render every call after its commit."""
-    from hall_server.realtime import socketio
-    settings: Settings = app.extensions["hall_settings"]
-    hall_app = app.extensions["hall"]
-
-    def report(hall: str, status: str, detail: str) -> None:
-        devices = app.extensions.get("hall_devices")  # registered after the feature modules
-        if status != "online":
-            log.error("hall %s: %s: %s", hall, status, detail)
-        if devices is not None:
-            devices.update(hall, TTS_DEVICE, "tts", status, detail)
-
-    r = CallRenderer(settings, hall_app.engine, socketio.start_background_task, report, socketio.sleep)
-    app.extensions["hall_audio"] = r
+    """Register the WAV route (the renderer is built and subscribed by the composition root)."""
     app.register_blueprint(bp)
-    hall_app.bus.subscribe(r.after_commit)

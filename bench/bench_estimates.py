@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-ESTIMATORS = ("naive", "v1", "v2", "les")
+ESTIMATORS = ("naive", "v1", "v2", "v3", "les")
 
 
 def run_load(load_name: str, days: int, seed: int, start: str, db_dir: str) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def run_load(load_name: str, days: int, seed: int, start: str, db_dir: str) -> d
             os.unlink(path + suffix)
     tickets = [t for r in results for t in r.tickets]
     called = [t for t in tickets if t.waited_s is not None]
-    common = [t for t in called if all(t.estimates[e] is not None for e in ("naive", "v1", "v2"))]
+    common = [t for t in called if all(t.estimates[e] is not None for e in ("naive", "v1", "v2", "v3"))]
     rows = {}
     for name in ESTIMATORS:
         acc = simulate.accuracy((t.estimates[name], t.waited_s) for t in called)

@@ -25,9 +25,9 @@ from sqlalchemy import text
 from common import pg_url
 from config import load_settings
 from hall_server.application import HallApp
+from hall_server.application.reports import Reports, to_csv
 from hall_server.domain.files import add_working_days
 from hall_server.migrate import upgrade
-from hall_server.reports import Reports, to_csv
 from hall_server.storage import file_events, make_engine, request_files, ticket_events, tickets, users, write_tx
 
 CAIRO = ZoneInfo("Africa/Cairo")

@@ -30,7 +30,7 @@ from sqlalchemy import func, select  # noqa: E402
 from config import load_settings  # noqa: E402
 from hall_server import simulate  # noqa: E402
 from hall_server.application import Actor, HallApp  # noqa: E402
-from hall_server.auth import Auth  # noqa: E402
+from hall_server.application.auth import Auth  # noqa: E402
 from hall_server.migrate import upgrade  # noqa: E402
 from hall_server.storage import make_engine, read_tx, ticket_events  # noqa: E402
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
+from flask import Blueprint, Flask, redirect, render_template, url_for
+
+from hall_server.current import runtime
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +17,7 @@ assets = Blueprint("counter_assets", __name__, static_folder="static", static_ur
 @bp.get("/")
 def pick_hall():
     """With one hall configured go straight to its counter page; otherwise list the halls."""
-    halls = current_app.extensions["hall_settings"].halls
+    halls = runtime().settings.halls
     if len(halls) == 1:
         return redirect(url_for("counter_client.page", hall=halls[0].code))
     return render_template("counter/halls.html", halls=halls)
@@ -24,7 +26,7 @@ def pick_hall():
 @bp.get("/<hall>")
 def page(hall: str):
     """The counter page of one hall; everything else it needs comes from the REST API."""
-    settings = current_app.extensions["hall_settings"]
+    settings = runtime().settings
     try:
         hall_def = settings.hall(hall)
     except KeyError:

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask import Blueprint, Flask, Response, render_template, request
 
 from config import ConfigError, HallDef, Settings
+from hall_server.current import runtime
 
 bp = Blueprint("display_board", __name__, url_prefix="/board", template_folder="templates")
 # The page's own CSS and JS, next to /static/hall (hall-live.js) and /static/vendor.
@@ -92,7 +93,7 @@ def _choice(args: Mapping[str, str], name: str, choices: tuple[str, ...], defaul
 
 def board_settings(hall_code: str, args: Mapping[str, str]) -> dict[str, Any]:
     """Check the URL of a board and return what the page needs to run (no secrets in it)."""
-    settings: Settings = current_app.extensions["hall_settings"]
+    settings: Settings = runtime().settings
     try:
         hall = settings.hall(hall_code)
     except KeyError:
@@ -102,11 +103,11 @@ def board_settings(hall_code: str, args: Mapping[str, str]) -> dict[str, Any]:
         raise BadBoardRequest(401, "this page is for a board device: add ?device=<token> to the address "
                                    "(make a token with: hall-server device add board-1 --hall "
                                    f"{hall.code} --role board)")
-    who = current_app.extensions["hall_auth"].resolve(token)
+    who = runtime().auth.resolve(token)
     if who is None or who.kind != "device" or who.role != "board" or who.hall != hall.code:
         raise BadBoardRequest(403, f"the device token is not a board token of hall {hall.code} "
                                    "(revoked, mistyped, or for another device)")
-    zones = current_app.extensions["hall_board_zones"][hall.code]
+    zones = runtime().board_zones[hall.code]
     zone_name = args.get("zone", "").strip() or None
     zone = Zone()
     if zone_name is not None:
@@ -153,8 +154,6 @@ def board_page(hall: str) -> Response | tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the board page and its assets; check every hall's [board.zones] at start."""
-    settings: Settings = app.extensions["hall_settings"]
-    app.extensions["hall_board_zones"] = {h.code: hall_zones(h, settings) for h in settings.halls}
+    """Register the board page and its assets (zones are checked by the composition root at start)."""
     app.register_blueprint(bp)
     app.register_blueprint(assets)

@@ -5,16 +5,15 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from hall_server import audit
-from hall_server.application import Actor, HallApp
+from hall_server.application import Actor, HallApp, audit
+from hall_server.application.auth import Auth, Unauthorized, require
 from hall_server.application.files import FileDesk
-from hall_server.auth import Auth, Unauthorized, require
+from hall_server.current import runtime
 from hall_server.domain.errors import DomainError, InvalidInput
-from printer.dispatch import NOT_REPRINTED
-from printer.dispatch import dispatch as print_dispatch
+from printer.dispatch import NO_PRINTER, NOT_REPRINTED
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -32,16 +31,16 @@ class BadRequest(DomainError):
 
 def hall_app() -> HallApp:
     """The application object of the running server."""
-    return current_app.extensions["hall"]
+    return runtime().hall
 
 
 def files() -> FileDesk:
     """The request-file desk of the running server."""
-    return current_app.extensions["hall_files"]
+    return runtime().files
 
 
 def auth() -> Auth:
-    return current_app.extensions["hall_auth"]
+    return runtime().auth
 
 
 def actor() -> Actor | None:
@@ -172,7 +171,7 @@ def issue(hall: str):
         idempotency_key=key, actor=who)
     # Printing is queued after the commit: it never fails or delays the request (the outcome follows
     # as `print_status`, matched by print.job_id); a retried key never reprints.
-    printed = print_dispatch(hall, who.name, ticket) if created else NOT_REPRINTED.as_json()
+    printed = ticket.pop("print", NO_PRINTER.as_json()) if created else NOT_REPRINTED.as_json()
     resp = jsonify({**ticket, "print": printed})
     resp.headers["Location"] = f"/api/v1/tickets/{ticket['token']}"
     return resp, 201 if created else 200
@@ -303,7 +302,7 @@ def alerts(hall: str):
     """Active alerts of the hall and their raised/cleared history (supervisor)."""
     require(actor(), SUPERVISORS, hall)
     hall_app().hall(hall)
-    return jsonify(current_app.extensions["hall_alerts"].current(hall))
+    return jsonify(runtime().alerts.current(hall))
 
 
 def _report_format() -> str:
@@ -316,10 +315,10 @@ def _report_format() -> str:
 @bp.get("/halls/<hall>/reports")
 def hall_report(hall: str):
     """A hall's report for ?from=YYYY-MM-DD&to=YYYY-MM-DD, as JSON or &format=csv (supervisor)."""
-    from hall_server.reports import parse_range, to_csv
+    from hall_server.application.reports import parse_range, to_csv
     require(actor(), SUPERVISORS, hall)
     fmt = _report_format()
-    reports = current_app.extensions["hall_reports"]
+    reports = runtime().reports
     day_from, day_to = parse_range(request.args, reports.today(hall))
     data = reports.hall_report(hall, day_from, day_to)
     if fmt == "csv":
@@ -332,9 +331,9 @@ def hall_report(hall: str):
 @bp.get("/reports")
 def governorate_report():
     """Every hall of the server with the same indicators, worst first (supervisor, admin)."""
-    from hall_server.reports import parse_range
+    from hall_server.application.reports import parse_range
     require(actor(), SUPERVISORS)
-    reports = current_app.extensions["hall_reports"]
+    reports = runtime().reports
     day_from, day_to = parse_range(request.args, reports.today(hall_app().settings.halls[0].code))
     return jsonify(reports.governorate(day_from, day_to))
 

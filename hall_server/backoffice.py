@@ -6,7 +6,9 @@ recorded view of a full national ID) are the page's rules too.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
+from flask import Blueprint, Flask, redirect, render_template, url_for
+
+from hall_server.current import runtime
 
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice", template_folder="templates")
 
@@ -14,7 +16,7 @@ bp = Blueprint("backoffice", __name__, url_prefix="/backoffice", template_folder
 @bp.get("/")
 def home():
     """With one hall go straight to its back office; otherwise list the halls."""
-    halls = current_app.extensions["hall_settings"].halls
+    halls = runtime().settings.halls
     if len(halls) == 1:
         return redirect(url_for("backoffice.page", hall=halls[0].code))
     return render_template("backoffice.html", hall=None, halls=halls, missing=None)
@@ -23,7 +25,7 @@ def home():
 @bp.get("/<hall>")
 def page(hall: str):
     """The back office of one hall: department picker, its open files, a file's detail and actions."""
-    settings = current_app.extensions["hall_settings"]
+    settings = runtime().settings
     try:
         hall_def = settings.hall(hall)
     except KeyError:

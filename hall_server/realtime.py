@@ -6,12 +6,13 @@ import threading
 import time
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_socketio import SocketIO, join_room
 
 from hall_server import events as ev
 from hall_server.application import HallApp, Outcome
-from hall_server.auth import Auth
+from hall_server.application.auth import Auth
+from hall_server.current import runtime
 from hall_server.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def _fail(code: str, message: str) -> dict[str, Any]:
 @socketio.on(ev.JOIN)
 def on_join(data: Any) -> dict[str, Any]:
     """Any client joins a hall in a role; it gets a `snapshot` first, then the hall's events."""
-    app: HallApp = current_app.extensions["hall"]
+    app: HallApp = runtime().hall
     if not isinstance(data, dict):
         return _fail("invalid_join", "join needs an object {hall, role}")
     hall, role = data.get("hall"), data.get("role")
@@ -41,11 +42,11 @@ def on_join(data: Any) -> dict[str, Any]:
     device = None
     if role in ("board", "kiosk") and isinstance(data.get("auth"), str):
         # a board or kiosk that shows its device token is tracked, so an unplugged TV raises an alert
-        who = current_app.extensions["hall_auth"].resolve(data["auth"])
+        who = runtime().auth.resolve(data["auth"])
         if who is not None and who.kind == "device" and who.role == role and who.hall == hall:
             device = who.name
     if role in _NEEDS_TOKEN:
-        auth: Auth = current_app.extensions["hall_auth"]
+        auth: Auth = runtime().auth
         who = auth.resolve(data.get("auth") if isinstance(data.get("auth"), str) else None)
         if who is None or who.role not in _NEEDS_TOKEN[role] or (who.hall and who.hall != hall):
             return _fail("unauthorized", f"role {role} needs a valid token")
@@ -64,16 +65,17 @@ def on_join(data: Any) -> dict[str, Any]:
     if role == "printer":
         join_room(ev.printer_room(hall, data.get("device") or device))
     if role in ("printer", "announcer") or (role in ("board", "kiosk") and device):
-        devices: DeviceRegistry = current_app.extensions["hall_devices"]
+        devices: DeviceRegistry = runtime().devices
         devices.attach(request.sid, hall, device or role, role)
     join_room(ev.hall_room(hall))
     # Joined first, snapshot second: anything committed after the snapshot reaches us as an event.
-    snap = {"role": role, "board": app.board(hall), "queue": app.queue_state(hall)}
-    snap["seq"] = snap["board"]["seq"]
+    # One board and queue state per seq, shared by every join (a thousand boards reconnecting
+    # after a restart cost one snapshot).
+    snap = {"role": role, **app.views.join_snapshot(hall)}
     if role == "ticket":
         snap["ticket"] = app.ticket_by_token(data["token"])
     if role == "supervisor":
-        snap["devices"] = current_app.extensions["hall_devices"].of_hall(hall)
+        snap["devices"] = runtime().devices.of_hall(hall)
     socketio.emit(ev.SNAPSHOT, snap, to=request.sid)
     return {"ok": True, "seq": snap["seq"]}
 
@@ -172,7 +174,7 @@ class DeviceRegistry:
 @socketio.on(ev.REPORT_STATUS)
 def on_report_status(data: Any) -> dict[str, Any]:
     """A print agent or announcer reports its state (online, offline, paper_out, tts_failed, ...)."""
-    devices: DeviceRegistry = current_app.extensions["hall_devices"]
+    devices: DeviceRegistry = runtime().devices
     with devices._lock:
         who = devices._by_sid.get(request.sid)
     if who is None:
@@ -188,4 +190,4 @@ def on_report_status(data: Any) -> dict[str, Any]:
 @socketio.on("disconnect")
 def on_disconnect(*_args: Any) -> None:
     """A device that goes away is shown offline."""
-    current_app.extensions["hall_devices"].detach(request.sid)
+    runtime().devices.detach(request.sid)

@@ -221,20 +221,18 @@ class InProcessDriver:
 
     def setup(self, windows: Sequence[int]) -> None:
         """Clerk accounts sim-clerk-N (created once, random passwords: nobody logs in with them)."""
-        from sqlalchemy import select
-
         from hall_server.application import Actor
-        from hall_server.auth import Auth
+        from hall_server.application.auth import Auth
         from hall_server.domain.errors import DomainError
-        from hall_server.storage import read_tx, users
         auth = Auth(self.app.engine, clock=self.clock)
         for n in windows:
             name = f"sim-clerk-{n}"
             try:
                 uid = auth.add_user(name, secrets.token_urlsafe(24), "clerk", f"Simulated clerk {n}")
             except DomainError:  # made by an earlier run
-                with read_tx(self.app.engine) as c:
-                    uid = c.execute(select(users.c.id).where(users.c.username == name)).scalar_one()
+                found = auth.user_id(name)
+                assert found is not None, name
+                uid = found
             self.clerks[n] = Actor("user", name, "clerk", user_id=uid)
 
     def issue(self, service: str, priority: str | None) -> dict[str, Any]:
@@ -245,10 +243,8 @@ class InProcessDriver:
         if not self.measure:
             return None
         from hall_server.domain import estimate
-        from hall_server.storage import read_tx
-        with read_tx(self.app.engine) as c:
-            snap = self.app.core.estimates.snapshot(c, self.app.hall(self.hall))
-            return estimate.estimate_all(snap, service, priority)
+        snap = self.app.core.estimates.snapshot_now(self.app.hall(self.hall))
+        return estimate.estimate_all(snap, service, priority)
 
     def window_action(self, window: int, action: str, **kw: Any) -> Any:
         a = self.app

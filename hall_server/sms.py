@@ -184,12 +184,3 @@ class SmsNotifier:
             ahead_max = int(self.app.hall(outcome.hall).sms.get("near_ahead", 3))
             for t in self.app.take_near_turn(outcome.hall, ahead_max):
                 self._send(outcome.hall, t["phone"], "near", number=t["number"], ahead=t["ahead"])
-
-
-def init_app(app: Any, hall_app: HallApp) -> SmsOutbox:
-    """Build the outbox from the halls' [sms] tables and subscribe the notifier."""
-    gateways = {h.code: make_gateway(h.sms, hall_app.settings.data_dir) for h in hall_app.settings.halls}
-    outbox = SmsOutbox(gateways)
-    hall_app.bus.subscribe(SmsNotifier(hall_app, outbox))
-    app.extensions["hall_sms"] = outbox
-    return outbox

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import qrcode
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Flask, Response, abort, jsonify, redirect, render_template, request
 from flask_socketio import rooms
 
 from hall_server import events as ev
+from hall_server.current import runtime
 from hall_server.realtime import socketio
 from printer.dispatch import PrintDispatcher
 
@@ -27,14 +27,14 @@ QR_SCALES = range(2, 21)    # pixels per module
 @bp.get("/")
 def kiosk_index():
     """The first hall's kiosk (a one-hall server needs no hall code in the URL)."""
-    halls = current_app.extensions["hall_settings"].halls
+    halls = runtime().settings.halls
     return redirect(f"/kiosk/{halls[0].code}", code=302)
 
 
 @bp.get("/<hall>")
 def kiosk_page(hall: str):
     """The full-screen kiosk page of a hall; it loads the catalog and live data itself."""
-    settings = current_app.extensions["hall_settings"]
+    settings = runtime().settings
     h = next((x for x in settings.halls if x.code == hall), None)
     if h is None:
         abort(404)
@@ -80,7 +80,7 @@ def _bad(message: str) -> tuple[Response, int]:
 
 # ----- print agents ----------------------------------------------------------------------------
 def _dispatcher() -> PrintDispatcher:
-    return current_app.extensions["hall_print"]
+    return runtime().printing
 
 
 @socketio.on(ev.PRINT_RESULT)
@@ -103,21 +103,6 @@ def on_fetch_print_jobs(data: Any) -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the kiosk pages and the print dispatcher (the issue API queues each committed ticket)."""
+    """Register the kiosk pages (the print dispatcher is built by the composition root)."""
     app.register_blueprint(bp)
     app.register_blueprint(assets)
-
-    def emit(event: str, payload: dict[str, Any], room: str) -> None:
-        socketio.emit(event, payload, to=room)
-
-    def printer_status(hall: str, device: str, status: str, detail: str) -> None:
-        devices = app.extensions.get("hall_devices")  # created after the feature packages
-        if devices is not None:
-            devices.update(hall, f"{device}-printer", "printer", status, detail)
-
-    def spawn(work: Callable[[], None]) -> Any:
-        # Each server-driven printer's worker: a greenlet under gevent, a thread in threading mode.
-        return socketio.start_background_task(work)
-
-    app.extensions["hall_print"] = PrintDispatcher(app.extensions["hall_settings"], emit, printer_status,
-                                                   spawn=spawn)

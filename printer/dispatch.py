@@ -91,6 +91,7 @@ class PrintResult:
         return out
 
 
+NO_PRINTER = PrintResult("none", "printing is not set up on this server")
 NOT_REPRINTED = PrintResult("not_reprinted", "this request was a retry: the ticket was printed (or not) "
                                              "the first time and is not printed again")
 
@@ -258,6 +259,13 @@ class PrintDispatcher:
     def config(self, hall: str, device: str | None) -> KioskPrinter:
         """The printing config of a kiosk; mode none for devices without one (and for staff)."""
         return self._configs.get((hall, device or ""), KioskPrinter("none"))
+
+    def after_commit(self, outcome: Any) -> None:
+        """Bus effect: queue each committed ticket's print; the receipt is the response's `print`."""
+        for job, payload in outcome.after:
+            if job == "print" and outcome.hall is not None:
+                outcome.receipts["print"] = self.dispatch(outcome.hall, payload["device"],
+                                                          payload["ticket"]).as_json()
 
     def dispatch(self, hall_code: str, device: str | None, ticket: Mapping[str, Any]) -> PrintResult:
         """Queue a just-committed ticket's print; never raises, never waits for a printer."""
@@ -441,12 +449,3 @@ def _daemon_thread(fn: Callable[[], None]) -> threading.Thread:
     t = threading.Thread(target=fn, name="print-worker", daemon=True)
     t.start()
     return t
-
-
-def dispatch(hall: str, device_name: str | None, ticket: Mapping[str, Any]) -> dict[str, str]:
-    """Queue a committed ticket's print with the running app's dispatcher; the response's `print` field."""
-    from flask import current_app
-    dispatcher: PrintDispatcher | None = current_app.extensions.get("hall_print")
-    if dispatcher is None:
-        return PrintResult("none", "printing is not set up on this server").as_json()
-    return dispatcher.dispatch(hall, device_name, ticket).as_json()

@@ -28,7 +28,7 @@ def prepare_database(url: str, data_dir: Path, clerks: int = 9) -> dict[str, str
     """Migrate, create the hall rows, staff (clerk1.., supervisor, admin) and device tokens."""
     from config import load_settings
     from hall_server.application import HallApp
-    from hall_server.auth import Auth
+    from hall_server.application.auth import Auth
     from hall_server.migrate import upgrade
     from hall_server.storage import make_engine
     settings = load_settings(env={}, database_url=url, data_dir=data_dir, async_mode="threading")

@@ -67,3 +67,4 @@ class Outcome:
     seq: int | None = None
     touched_services: bool = True
     after: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    receipts: dict[str, Any] = field(default_factory=dict)  # what effects tell the caller (a print job)

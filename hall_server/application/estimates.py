@@ -48,6 +48,8 @@ class _History:
 
     times: dict[str, tuple[float, int]] = field(default_factory=dict)  # service -> (mean s, count)
     breaks: estimate.BreakPattern = field(default_factory=estimate.BreakPattern)
+    # (weekday, hour) -> (service, priority?) -> mean arrivals in that hour on such days
+    arrivals: dict[tuple[int, int], dict[tuple[str, bool], float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,12 +150,17 @@ class WaitEstimates:
             if w.state == "open":
                 for code in w.services:
                     open_counts[code] += 1
-        live = estimate.LiveWaits(snap) if self.estimator == "v2" else None
+        live = estimate.LiveWaits(snap) if self.estimator == estimate.DEFAULT_ESTIMATOR else None
         etas = {t.id: live.ticket(t) for t in snap.waiting} if live is not None else {}
         return LiveView(hall.code, seq, time.monotonic(), snap, self.estimator, dict(waiting),
                         dict(open_counts), etas, live)
 
     # ----- the snapshot ---------------------------------------------------------------------
+    def snapshot_now(self, hall: HallDef) -> estimate.HallSnapshot:
+        """The hall's snapshot read now, in its own transaction (measuring the estimators)."""
+        with read_tx(self.engine) as c:
+            return self.snapshot(c, hall)
+
     def snapshot(self, c: Connection, hall: HallDef) -> estimate.HallSnapshot:
         """What the estimators need about a hall now, read in the caller's transaction."""
         now = self.clock()
@@ -235,6 +242,8 @@ class WaitEstimates:
         counts: dict[tuple[str, bool], int] = defaultdict(int)
         first = now
         last: dict[int, tuple[datetime, float]] = {}
+        local = now.astimezone(tz)
+        prior = self._history_times(c, hall).arrivals.get((local.weekday(), local.hour), {})
         for t in c.execute(q):
             if t.issued_at >= rate_since:
                 counts[(t.service, t.priority is not None)] += 1
@@ -242,9 +251,11 @@ class WaitEstimates:
             if t.called_at is not None and t.called_at >= les_since and t.window is not None \
                     and (t.window not in last or last[t.window][0] < t.called_at):
                 last[t.window] = (t.called_at, (t.called_at - t.queued_at).total_seconds())
-        # a hall that opened ten minutes ago has ten minutes of arrivals, not an hour's
-        span_h = max((now - first).total_seconds(), 900.0) / 3600.0
-        out.arrivals = {k: n / span_h for k, n in counts.items()}
+        # A hall that opened ten minutes ago has ten minutes of arrivals, not an hour's; and ten
+        # minutes say little: the rate is shrunk toward the same hour of past weeks (or nothing).
+        span_s = (now - first).total_seconds()
+        out.arrivals = {k: estimate.arrival_rate(counts.get(k, 0), span_s, prior.get(k, 0.0))
+                        for k in set(counts) | set(prior)}
         out.last_calls = {w: ((now - at).total_seconds(), wait) for w, (at, wait) in last.items()}
         midnight = datetime.combine(numbering.local_day(now, tz), datetime.min.time(), tzinfo=tz)
         out.paused_today = {r.window for r in c.execute(select(ticket_events.c.window).where(
@@ -273,6 +284,17 @@ class WaitEstimates:
             s[0] += (r.finished_at - r.called_at).total_seconds()
             s[1] += 1
         out = _History(times={svc: (total / n, int(n)) for svc, (total, n) in sums.items() if n})
+        # arrivals per (weekday, hour): the prior of today's rates
+        per_slot: dict[tuple[int, int], dict[tuple[str, bool], int]] = defaultdict(lambda: defaultdict(int))
+        days: dict[int, set[Any]] = defaultdict(set)
+        for a in c.execute(select(tickets.c.day, tickets.c.issued_at, tickets.c.service, tickets.c.priority)
+                           .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes),
+                                  tickets.c.day >= first_day, tickets.c.day < today)):
+            local = a.issued_at.astimezone(hall.tz)
+            per_slot[(local.weekday(), local.hour)][(a.service, a.priority is not None)] += 1
+            days[local.weekday()].add(a.day)
+        out.arrivals = {slot: {k: n / len(days[slot[0]]) for k, n in by_kind.items()}
+                        for slot, by_kind in per_slot.items()}
         # breaks: each window-day's first pause (time of day) and every pause's length
         worked: set[tuple[Any, int]] = set()
         first: dict[tuple[Any, int], float] = {}

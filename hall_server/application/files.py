@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from hall_server import audit
 from hall_server import events as ev
+from hall_server.application import audit
 from hall_server.application.common import Actor, Forbidden, NotFound, Outcome
 from hall_server.application.hall import HallApp
 from hall_server.application.uow import allocate, next_seq

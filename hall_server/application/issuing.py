@@ -74,8 +74,10 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
                   data={"priority": cmd.priority, "eta": eta, "ahead": ahead})
         ticket = views.public(c, hall, row, ahead=ahead, eta=eta, known=True)
         uow.emit(ev.TICKET_ISSUED, {"number": number, "service": service.code})
+        uow.after("print", {"device": cmd.actor.name, "ticket": ticket})
         uow.outcome.result = ticket
-    return ticket, True
+    receipt = uow.outcome.receipts.get("print")  # left by the print effect, when the server prints
+    return ({**ticket, "print": receipt} if receipt is not None else ticket), True
 
 
 def cancel(cmd: CancelTicket, core: Core, views: Views) -> dict[str, Any]:

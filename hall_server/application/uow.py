@@ -16,8 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from config import HallDef
-from hall_server import audit
 from hall_server import events as ev
+from hall_server.application import audit
 from hall_server.application.common import Actor, NotFound, Outcome
 from hall_server.domain import numbering
 from hall_server.domain.errors import InvalidInput, InvalidTransition

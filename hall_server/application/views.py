@@ -83,6 +83,7 @@ class Views:
     def __init__(self, core: Core) -> None:
         self.core = core
         self._boards: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+        self._joins: dict[str, tuple[int, dict[str, Any]]] = {}
         self._board_lock = threading.Lock()
 
     # ----- tickets ------------------------------------------------------------------------
@@ -187,6 +188,20 @@ class Views:
                     open_counts[code] += 1
         return seq, waiting, dict(open_counts)
 
+    def join_snapshot(self, hall_code: str) -> dict[str, Any]:
+        """What every client gets first on `join`: the board and the queue state, cached per seq."""
+        hall = self.core.hall(hall_code)
+        with read_tx(self.core.engine) as c:
+            seq = c.execute(select(halls.c.seq).where(halls.c.code == hall.code)).scalar_one()
+        hit = self._joins.get(hall.code)
+        if hit is not None and hit[0] == seq:
+            return hit[1]
+        board = self.board(hall.code)
+        snap = {"board": board, "queue": self.queue_state(hall.code), "seq": board["seq"]}
+        with self._board_lock:
+            self._joins[hall.code] = (board["seq"], snap)
+        return snap
+
     def board(self, hall_code: str, last_calls: int = 12) -> dict[str, Any]:
         """What a display board shows now; cached per seq (every board and join shares it)."""
         hall = self.core.hall(hall_code)
@@ -234,6 +249,18 @@ class Views:
             "news": {"ar": hall.board.get("news_ar", ""), "en": hall.board.get("news_en", "")},
             "digits": hall.board.get("digits", "eastern"),
         }
+
+    def call(self, hall: str, call_id: int) -> tuple[str, int] | None:
+        """A call of the hall (a `called` or `recalled` event): its ticket number and window."""
+        with read_tx(self.core.engine) as c:
+            row = c.execute(
+                select(tickets.c.number, ticket_events.c.window)
+                .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+                .where(ticket_events.c.id == call_id, ticket_events.c.hall == hall,
+                       ticket_events.c.kind.in_([k.value for k in CALL_KINDS]))).first()
+        if row is None or row.window is None:
+            return None
+        return row.number, row.window
 
     # ----- windows ---------------------------------------------------------------------------
     def window_view(self, hall_code: str, number: int) -> dict[str, Any]:

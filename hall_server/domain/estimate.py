@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from statistics import fmean
 
@@ -31,8 +31,9 @@ PRIOR_WEIGHT = 5.0  # recent samples needed to outweigh the history (or catalog)
 HISTORY_MIN = 5  # fewer historical samples than this and the catalog still has a say
 RESIDUAL_FLOOR = 0.3  # a ticket already past its typical time still has this share of it to go
 TYPICAL_BREAK_S = 15 * 60.0  # a paused window is assumed back after this, until history says otherwise
-OVERTAKE_CAP = 0.8  # beyond this the queue is unstable: do not promise a number that runs away
+OVERTAKE_CAP = 0.6  # beyond this the queue is unstable: promise at most 2.5x the work ahead, not a runaway
 RATE_WINDOW_S = 3600.0  # arrival rates are counted over the last hour
+RATE_PRIOR_H = 1.0  # hours of pseudo-observations at the prior rate: a burst of minutes cannot swing a rate
 NEW_TICKET_ID = 2**62  # the id a not-yet-issued ticket takes in the ranking: after every real one
 
 
@@ -80,6 +81,18 @@ def naive_wait_seconds(people_ahead: int, mean_minutes: float, open_windows: int
     if open_windows <= 0:
         return None
     return max(0, round(people_ahead * mean_minutes * 60 / open_windows))
+
+
+# ----- arrival rates ------------------------------------------------------------------------------
+def arrival_rate(count: int, span_s: float, prior_per_h: float) -> float:
+    """Arrivals per hour from `count` seen over `span_s` seconds, shrunk toward a prior rate.
+
+    The prior (the same weekday and hour in past weeks, or nothing) weighs as RATE_PRIOR_H hours
+    of observation: thirty tickets in the first two minutes of a day are a burst, not a rate of
+    900 an hour, and extrapolating them made every estimate five times too long.
+    """
+    span_h = max(span_s, 0.0) / 3600.0
+    return (count + prior_per_h * RATE_PRIOR_H) / (span_h + RATE_PRIOR_H)
 
 
 # ----- v2 inputs -----------------------------------------------------------------------------
@@ -203,6 +216,33 @@ def open_windows(snap: HallSnapshot, service: str) -> int:
     return sum(1 for w in snap.windows if w.state == "open" and service in w.services)
 
 
+def _work_ahead(snap: HallSnapshot, me: policy.Candidate, group: Sequence[WindowNow],
+                new: bool) -> tuple[float, float]:
+    """Seconds of work, and how many tickets, the call policy puts before `me` at its windows.
+
+    A ticket another window could also take counts only by the share of our group in it.
+    """
+    keys = tuple(_ahead_key(snap, w, me, new) for w in group)
+    work_key = ("work", tuple(w.number for w in group), keys)
+    hit = snap._memo.get(work_key) if new else None
+    if isinstance(hit, tuple):
+        return hit
+    active = [w for w in snap.windows if _active(w)]
+    ahead: dict[int, policy.Candidate] = {}
+    for w, key in zip(group, keys):
+        ahead.update((t.id, t) for t in _ahead_at(snap, w, me, key))
+    in_group = {w.number for w in group}
+    work = count = 0.0
+    for t in ahead.values():
+        servers = [w.number for w in active if _serves(w, t.service, t.target_window)]
+        share = sum(1 for n in servers if n in in_group) / len(servers) if servers else 1.0
+        work += share * snap.minutes_of(t.service) * 60.0
+        count += share
+    if new:
+        snap._memo[work_key] = (work, count)
+    return work, count
+
+
 def wait_v2(snap: HallSnapshot, service: str, priority: str | None = None,
             ticket: policy.Candidate | None = None) -> int | None:
     """Estimate v2: work ranked ahead at the windows that can call the ticket, shared among them.
@@ -214,25 +254,9 @@ def wait_v2(snap: HallSnapshot, service: str, priority: str | None = None,
     group = [w for w in snap.windows if _active(w) and _serves(w, me.service, me.target_window)]
     if not group:
         return None
-    keys = tuple(_ahead_key(snap, w, me, ticket is None) for w in group)
-    work_key = ("work", tuple(w.number for w in group), keys)
-    work = snap._memo.get(work_key) if ticket is None else None
+    work, _ = _work_ahead(snap, me, group, ticket is None)
     active = [w for w in snap.windows if _active(w)]
-    if not isinstance(work, float):
-        ahead: dict[int, policy.Candidate] = {}
-        for w, key in zip(group, keys):
-            ahead.update((t.id, t) for t in _ahead_at(snap, w, me, key))
-        in_group = {w.number for w in group}
-        work = 0.0
-        for t in ahead.values():
-            # A ticket another window could also take weighs only by the share of our group in it.
-            servers = [w.number for w in active if _serves(w, t.service, t.target_window)]
-            share = sum(1 for n in servers if n in in_group) / len(servers) if servers else 1.0
-            work += share * snap.minutes_of(t.service) * 60.0
-        if ticket is None:
-            snap._memo[work_key] = work
-    c = len(group)
-    base = (sum(_residual_s(snap, w) for w in group) + work) / c
+    base = (sum(_residual_s(snap, w) for w in group) + work) / len(group)
     # Tickets that arrive later but are called first stretch the wait: T = base / (1 - rho).
     rho = 0.0 if me.priority is not None else _overtaking_load(snap, group, me, active)
     wait = base / (1.0 - min(rho, OVERTAKE_CAP))
@@ -311,66 +335,167 @@ def _overtaking_load(snap: HallSnapshot, group: Sequence[WindowNow], me: policy.
 
 
 # ----- every waiting ticket at once ------------------------------------------------------------
-class LiveWaits:
-    """v2 for every waiting ticket, and for a new ticket of any service, from one ranking per window.
+class CallPlan:
+    """The call policy run forward from a snapshot, fast: when each waiting ticket is called.
 
-    Each staffed window ranks the whole queue once, by the call policy. A ticket's work ahead at
-    window w is the prefix of w's ranking before it, each ticket weighing its typical time over the
-    number of staffed windows that can call it. Summed over the ticket's windows this is exactly
-    v2's shared work when the windows agree on the order (longest wait; always for a new ordinary
-    ticket, which is last everywhere), and close when priorities interleave differently per
-    window. Cost: one ranking per window, then O(windows) per ticket, instead of rankings per ticket.
+    Every staffed window frees up after its residual (its current ticket, its break), then calls
+    by the policy itself: its own order (longest wait, or its service order under strict order),
+    priorities first but an ordinary ticket after `priority_ratio` of them in a row; each ticket
+    takes its service's typical time; nobody new arrives. Each window sorts its two lists once and
+    walks them, skipping what others took: O(windows x queue) after the sorts, where re-ranking
+    the pool at every call (`simulate_calls`, the reference) is quadratic.
+    """
+
+    def __init__(self, snap: HallSnapshot, horizon_s: float = 12 * 3600.0) -> None:
+        import heapq
+
+        self.snap = snap
+        self.windows = {w.number: w for w in snap.windows if _active(w)}
+        self.calls: dict[int, float] = {}  # ticket id -> seconds until its call
+        # per window: (pop time, rank of the ordinary ticket it called, or None) in order; drain time
+        self.pops: dict[int, list[tuple[float, int | None]]] = {n: [] for n in self.windows}
+        self.drain: dict[int, float] = {}
+        lists: dict[int, tuple[list[policy.Candidate], list[policy.Candidate]]] = {}
+        ranks: dict[int, dict[str, int]] = {}
+        for n, w in self.windows.items():
+            profile = _profile(snap, w)
+            key = policy.order_key(profile)
+            pool = policy.eligible(profile, snap.waiting)
+            lists[n] = (sorted((c for c in pool if c.priority), key=key),
+                        sorted((c for c in pool if not c.priority), key=key))
+            ranks[n] = {code: i for i, code in enumerate(w.services)}
+        heads = {n: [0, 0] for n in self.windows}
+        streak = {n: w.priority_streak for n, w in self.windows.items()}
+        free = [(_residual_s(snap, w), n) for n, w in self.windows.items()]
+        heapq.heapify(free)
+        strict = snap.strategy == policy.STRICT_ORDER
+        while free:
+            at, n = heapq.heappop(free)
+            prio, normal = lists[n]
+            head = heads[n]
+            while head[0] < len(prio) and prio[head[0]].id in self.calls:
+                head[0] += 1
+            while head[1] < len(normal) and normal[head[1]].id in self.calls:
+                head[1] += 1
+            has_p, has_n = head[0] < len(prio), head[1] < len(normal)
+            if (not has_p and not has_n) or at > horizon_s:
+                self.drain[n] = at
+                continue
+            if has_p and (not has_n or streak[n] < snap.priority_ratio):
+                chosen, rank = prio[head[0]], None
+                streak[n] += 1
+            else:
+                chosen = normal[head[1]]
+                rank = (0 if chosen.target_window == n else ranks[n].get(chosen.service, 0)) if strict else 0
+                streak[n] = 0
+            self.calls[chosen.id] = at
+            self.pops[n].append((at, rank))
+            heapq.heappush(free, (at + snap.minutes_of(chosen.service) * 60.0, n))
+
+    def new_ordinary(self, window: int, service: str) -> float:
+        """When `window` would call an ordinary ticket of `service` issued now.
+
+        It is the newest, so the window takes it at its first call of an ordinary ticket ranked
+        after it (under strict order, a later service of the window), or once it has nothing left.
+        """
+        w = self.windows[window]
+        mine = w.services.index(service) if self.snap.strategy == policy.STRICT_ORDER else 0
+        for at, rank in self.pops[window]:
+            if rank is not None and rank > mine:
+                return at
+        return self.drain.get(window, 0.0)
+
+
+class LiveWaits:
+    """The default estimate (v3) for every waiting ticket and for a new ticket of any service.
+
+    The call plan (the policy run forward, once per change) says when each ticket is called if
+    nobody new came; later arrivals that overtake (priorities, strict order) stretch it by the
+    overtaking load, and breaks likely to start meanwhile are added, as in v2.
     """
 
     def __init__(self, snap: HallSnapshot) -> None:
         self.snap = snap
-        self.active = [w for w in snap.windows if _active(w)]
-        self._servers: dict[tuple[str, int | None], int] = {}
-        self._before: dict[int, dict[int, float]] = {}  # window -> ticket id -> work ranked before it
-        self._total: dict[int, float] = {}  # window -> all the work it can call
-        for w in self.active:
-            before: dict[int, float] = {}
-            total = 0.0
-            for ch in policy.rank_candidates(_profile(snap, w), snap.waiting, w.priority_streak):
-                before[ch.ticket.id] = total
-                total += snap.minutes_of(ch.ticket.service) * 60.0 / max(self._n_servers(ch.ticket), 1)
-            self._before[w.number], self._total[w.number] = before, total
-        self._residual = {w.number: _residual_s(snap, w) for w in self.active}
+        self.plan = CallPlan(snap)
+        self.active = list(self.plan.windows.values())
         self._rho: dict[tuple[object, ...], float] = {}
 
-    def _n_servers(self, t: policy.Candidate) -> int:
-        key = (t.service, t.target_window)
-        if key not in self._servers:
-            self._servers[key] = sum(1 for w in self.active if _serves(w, t.service, t.target_window))
-        return self._servers[key]
-
-    def _finish(self, group: Sequence[WindowNow], work: float, me: policy.Candidate) -> int:
-        base = (sum(self._residual[w.number] for w in group) + work) / len(group)
+    def _finish(self, group: Sequence[WindowNow], at: float, me: policy.Candidate) -> int:
         rho = 0.0
         if me.priority is None:
             key = (tuple(w.number for w in group), me.service, me.target_window)
             if key not in self._rho:
                 self._rho[key] = _overtaking_load(self.snap, group, me, self.active)
             rho = self._rho[key]
-        wait = base / (1.0 - min(rho, OVERTAKE_CAP))
-        return max(0, round(_with_breaks(self.snap, group, wait)))
+        return max(0, round(_with_breaks(self.snap, group, at / (1.0 - min(rho, OVERTAKE_CAP)))))
 
     def ticket(self, t: policy.Candidate) -> int | None:
         """The wait of a ticket of the snapshot's queue; None when no staffed window can call it."""
         group = [w for w in self.active if _serves(w, t.service, t.target_window)]
         if not group:
             return None
-        return self._finish(group, sum(self._before[w.number].get(t.id, 0.0) for w in group), t)
+        at = self.plan.calls.get(t.id)
+        if at is None:  # beyond the plan's horizon
+            at = max(self.plan.drain.get(w.number, 0.0) for w in group)
+        return self._finish(group, at, t)
 
     def new(self, service: str, priority: str | None = None) -> int | None:
-        """The wait of a ticket of `service` issued now (`wait_v2` for a new ticket)."""
-        if priority is not None or self.snap.strategy != policy.LONGEST_WAIT:
-            return wait_v2(self.snap, service, priority)  # its place depends on the interleaving
+        """The wait of a ticket of `service` issued now."""
         group = [w for w in self.active if service in w.services]
         if not group:
             return None
+        if priority is not None:  # where a priority lands depends on every window's streak: plan it
+            return wait_v3(self.snap, service, priority)
         me = policy.Candidate(NEW_TICKET_ID, service, self.snap.at, None)
-        return self._finish(group, sum(self._total[w.number] for w in group), me)
+        return self._finish(group, min(self.plan.new_ordinary(w.number, service) for w in group), me)
+
+
+def wait_v3(snap: HallSnapshot, service: str, priority: str | None = None,
+            ticket: policy.Candidate | None = None) -> int | None:
+    """Estimate v3 (the default): the call policy run forward (`CallPlan`), stretched by overtaking.
+
+    `ticket` is a waiting ticket of the snapshot; without it, a new ticket of `service` issued now,
+    planned with the queue. None when no window that could call it is staffed.
+    """
+    me = ticket or policy.Candidate(NEW_TICKET_ID, service, snap.at, priority)
+    group = [w for w in snap.windows if _active(w) and _serves(w, me.service, me.target_window)]
+    if not group:
+        return None
+    if ticket is None:
+        snap = replace(snap, waiting=(*snap.waiting, me), _memo={})
+    return LiveWaits(snap).ticket(me)
+
+
+# ----- the ground truth of the estimates ---------------------------------------------------------
+def simulate_calls(snap: HallSnapshot, horizon_s: float = 12 * 3600.0) -> dict[int, float]:
+    """Seconds until each waiting ticket is called if the call policy runs forward from `snap`.
+
+    Every staffed window frees up after its residual (current ticket, break), then calls by the
+    policy itself (its services, priorities and streak), each ticket taking its service's typical
+    time; nobody new arrives. What the estimators approximate, used to test them. Tickets not
+    called within the horizon (no window serves them) are absent.
+    """
+    import heapq
+
+    windows = {w.number: w for w in snap.windows if _active(w)}
+    free = [(_residual_s(snap, w), w.number) for w in windows.values()]
+    heapq.heapify(free)
+    streak = {n: w.priority_streak for n, w in windows.items()}
+    pool = {t.id: t for t in snap.waiting}
+    out: dict[int, float] = {}
+    while free and pool:
+        at, number = heapq.heappop(free)
+        if at > horizon_s:
+            break
+        ranked = policy.rank_candidates(_profile(snap, windows[number]), pool.values(), streak[number])
+        if not ranked:
+            continue  # nothing this window can ever call: the pool only shrinks
+        choice = ranked[0]
+        out[choice.ticket.id] = at
+        streak[number] = choice.priority_streak
+        del pool[choice.ticket.id]
+        heapq.heappush(free, (at + snap.minutes_of(choice.ticket.service) * 60.0, number))
+    return out
 
 
 # ----- last to enter service -------------------------------------------------------------------
@@ -412,8 +537,9 @@ def wait_naive(snap: HallSnapshot, service: str, priority: str | None = None,
 
 
 Estimator = Callable[..., "int | None"]
-ESTIMATORS: dict[str, Estimator] = {"naive": wait_naive, "v1": wait_v1, "v2": wait_v2, "les": wait_les}
-DEFAULT_ESTIMATOR = "v2"  # the most accurate in bench/bench_estimates.py (see bench/estimates_results.md)
+ESTIMATORS: dict[str, Estimator] = {"naive": wait_naive, "v1": wait_v1, "v2": wait_v2, "v3": wait_v3,
+                                    "les": wait_les}
+DEFAULT_ESTIMATOR = "v3"  # the most accurate in bench/bench_estimates.py (see bench/estimates_results.md)
 
 
 def estimate_all(snap: HallSnapshot, service: str, priority: str | None = None,

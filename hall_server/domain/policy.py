@@ -45,7 +45,8 @@ def eligible(window: WindowProfile, candidates: Iterable[Candidate]) -> list[Can
             if c.target_window == window.number or (c.target_window is None and c.service in services)]
 
 
-def _order_key(window: WindowProfile) -> Callable[[Candidate], tuple[int | datetime, ...]]:
+def order_key(window: WindowProfile) -> Callable[[Candidate], tuple[int | datetime, ...]]:
+    """How a window orders each of its two lists (priority, ordinary): issue time, or service order first."""
     rank = {code: i for i, code in enumerate(window.services)}
     if window.strategy == STRICT_ORDER:
         # A ticket transferred to this very window ranks with its first service.
@@ -63,7 +64,7 @@ def rank_candidates(window: WindowProfile, candidates: Iterable[Candidate],
     """
     if window.strategy not in (LONGEST_WAIT, STRICT_ORDER):
         raise ValueError(f"unknown strategy {window.strategy!r}")
-    key = _order_key(window)
+    key = order_key(window)
     pool = eligible(window, candidates)
     prio = sorted((c for c in pool if c.priority), key=key)
     normal = sorted((c for c in pool if not c.priority), key=key)

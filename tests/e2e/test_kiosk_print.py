@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hall_server.auth import Auth
+from hall_server.application.auth import Auth
 from hall_server.storage import make_engine
 from printer.agent import PrintAgent
 from printer.backends import NetworkPrinter

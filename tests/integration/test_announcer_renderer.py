@@ -17,7 +17,7 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="esp
 
 
 def _clerk(app, window: int) -> Actor:
-    from hall_server.auth import Auth
+    from hall_server.application.auth import Auth
     uid = Auth(app.engine).add_user(f"clerk{window}", "password1", "clerk")
     actor = Actor("user", f"clerk{window}", "clerk", user_id=uid)
     app.set_window_state("kfs", window, "sign_in", actor)
@@ -31,7 +31,7 @@ def hall(make_app):
 
 def _renderer(settings, hall, spawn=None, engine="espeak"):
     reports: list[tuple[str, str, str]] = []
-    r = web.CallRenderer(replace(settings, tts_engine=engine), hall.engine,
+    r = web.CallRenderer(replace(settings, tts_engine=engine), hall.views.call,
                          spawn or (lambda fn: fn()), lambda *a: reports.append(a), sleep=lambda s: None)
     return r, reports
 
@@ -131,3 +131,33 @@ def test_supervisors_hear_when_speech_fails_and_when_it_is_back(settings, hall):
     hall.call_next("kfs", 3, clerk)
     renderer.ensure(renderer.lookup("kfs", hall.board("kfs")["calls"][0]["call_id"]))
     assert [s for _, s, _ in reports] == ["tts_failed", "online"]
+
+
+@needs_espeak
+def test_a_recall_is_rendered_with_its_prefix_and_every_call_has_a_queued_variant(settings, hall):
+    renderer, _ = _renderer(settings, hall)
+    hall.bus.subscribe(renderer.after_commit)
+    clerk = _clerk(hall, 5)
+    hall.issue_ticket("kfs", "cleaning_fee_payment")
+    hall.call_next("kfs", 5, clerk)
+    hall.recall("kfs", 5, clerk)     # recall 1 of 2: «نداء ثانٍ»
+    hall.recall("kfs", 5, clerk)     # recall 2 of 2, the next one is a no-show: «نداء أخير»
+    first, second, last = sorted(c["call_id"] for c in hall.board("kfs")["calls"])
+    paths = {i: renderer.path_for("kfs", i) for i in (first, second, last)}
+    sidecars = {i: p.with_suffix(".txt").read_text("utf-8") for i, p in paths.items()}
+    assert sidecars[first].endswith("recall=0\n")
+    assert sidecars[second].endswith("recall=1\n") and sidecars[last].endswith("recall=2 last\n")
+    sizes = {i: wav_duration(p) for i, p in paths.items()}
+    assert sizes[first] < sizes[second] and sizes[first] < sizes[last]     # the prefix
+    assert len({p.read_bytes() for p in paths.values()}) == 3
+    for i in (first, second, last):  # pre-rendered for a board that plays it behind another
+        queued = renderer.path_for("kfs", i, queued=True)
+        assert queued.exists() and wav_duration(queued) < sizes[i] - 2.0
+        assert renderer.ensure(renderer.lookup("kfs", i, queued=True)) == queued
+
+    # A restarted server (no memory of the calls) serves the recall it rendered, not a first call.
+    again, _ = _renderer(settings, hall)
+    mtime = paths[last].stat().st_mtime_ns
+    ref = again.lookup("kfs", last)
+    assert ref.recall == 2 and again.ensure(ref) == paths[last]
+    assert paths[last].stat().st_mtime_ns == mtime

@@ -7,9 +7,8 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from hall_server import audit
-from hall_server.application import Actor
-from hall_server.auth import Auth, Unauthorized
+from hall_server.application import Actor, audit
+from hall_server.application.auth import Auth, Unauthorized
 from tests.support import ROOT
 
 

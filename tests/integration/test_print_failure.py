@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hall_server.auth import Auth
+from hall_server.application.auth import Auth
 from hall_server.storage import make_engine
 from printer.agent import PrintAgent
 from printer.backends import NetworkPrinter

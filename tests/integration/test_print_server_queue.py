@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hall_server.auth import Auth
+from hall_server.application.auth import Auth
 from hall_server.storage import make_engine
 from printer.dispatch import BREAKER_FAILURES
 from tests.print_queue_support import HeldPrinter

@@ -17,7 +17,7 @@ def app(make_app, db_url):
 
 def staff(app, window, uid):
     """Sign a fresh clerk in to a window and return the actor."""
-    from hall_server.auth import Auth
+    from hall_server.application.auth import Auth
     user_id = Auth(app.engine).add_user(f"clerk{uid}", "password1", "clerk")
     actor = Actor("user", f"clerk{uid}", "clerk", user_id=user_id)
     app.set_window_state("kfs", window, "sign_in", actor)

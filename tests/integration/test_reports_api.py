@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config import load_settings
-from hall_server import audit
-from hall_server.application import Actor
+from hall_server.application import Actor, audit
 
 NID = "29001011300011"
 
@@ -20,7 +19,7 @@ def server(tmp_path, db_url, clock):
     from hall_server.factory import create_app
     app = create_app(load_settings(env={}, data_dir=tmp_path, database_url=db_url, async_mode="threading"),
                      clock=clock)
-    auth = app.extensions["hall_auth"]
+    auth = app.extensions["hall_runtime"].auth
     ids = {name: auth.add_user(name, "password1", role, full) for name, role, full in (
         ("clerk1", "clerk", "منى عبد الله"), ("clerk3", "clerk", "أحمد سمير"), ("sup", "supervisor", "المشرف"),
         ("boss", "admin", "المدير"))}
@@ -32,11 +31,11 @@ def server(tmp_path, db_url, clock):
         return {"Authorization": "Bearer " + r.json["token"]}
 
     client.login = login
-    client.hall = app.extensions["hall"]
-    client.devices = app.extensions["hall_devices"]
+    client.hall = app.extensions["hall_runtime"].hall
+    client.devices = app.extensions["hall_runtime"].devices
     client.actor = lambda name, role="clerk": Actor("user", name, role, user_id=ids[name])
     yield client
-    app.extensions["hall"].engine.dispose()  # PostgreSQL connections closed, not left to the GC
+    app.extensions["hall_runtime"].hall.engine.dispose()  # PostgreSQL connections closed, not left to the GC
 
 
 def err(r, status, code=None):

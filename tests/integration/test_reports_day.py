@@ -49,9 +49,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hall_server.application import Actor
+from hall_server.application.auth import Auth
 from hall_server.application.files import FileDesk
-from hall_server.auth import Auth
-from hall_server.reports import Reports, to_csv
+from hall_server.application.reports import Reports, to_csv
 
 NID = "29001011300011"
 SUPERVISOR = Actor("user", "supervisor", "supervisor", user_id=None)

@@ -25,7 +25,7 @@ def make_client(tmp_path, clock, sms=None):
     if sms is not None:
         settings = replace(settings, halls=(replace(settings.halls[0], sms={**settings.halls[0].sms, **sms}),))
     app = create_app(settings, clock=clock)
-    auth = app.extensions["hall_auth"]
+    auth = app.extensions["hall_runtime"].auth
     for i in range(1, 10):
         auth.add_user(f"clerk{i}", "password1", "clerk")
     auth.add_user("bo", "password1", "back_office", departments=["buildings"])
@@ -128,7 +128,7 @@ def test_full_national_id_is_shown_on_request_and_every_view_is_recorded(client)
     _, f, clerk = serve_and_open_file(client)
     full = client.get(f"/api/v1/halls/kfs/files/{f['number']}?reveal=national_id", headers=clerk).json
     assert full["national_id"] == NID
-    engine = client.app_.extensions["hall"].engine
+    engine = client.app_.extensions["hall_runtime"].hall.engine
     with read_tx(engine) as c:
         views = c.execute(select(file_events).where(file_events.c.kind == "viewed_national_id")).all()
     assert len(views) == 1 and views[0].actor == "user:clerk1"
@@ -213,7 +213,7 @@ def test_sms_through_an_http_gateway_with_retries(tmp_path, clock):
             client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": p}, headers=kiosk)
         client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk)
         client.post("/api/v1/halls/kfs/windows/1/call-next", headers=clerk)
-        client.app_.extensions["hall_sms"].join()
+        client.app_.extensions["hall_runtime"].sms.join()
         texts = [(f["to"][0], f["text"][0]) for _, f in _Gateway.received]
         # 503 then retried: the first call message arrives twice at the gateway, accepted once
         assert texts[0] == texts[1] == ("01000000001", "التذكرة A-001: تفضل إلى الشباك رقم 1.")
@@ -224,11 +224,11 @@ def test_sms_through_an_http_gateway_with_retries(tmp_path, clock):
         assert all(f["sender"] == ["KFS"] for _, f in _Gateway.received)
         client.post("/api/v1/halls/kfs/windows/1/start", headers=clerk)
         client.post("/api/v1/halls/kfs/windows/1/call-next", headers=clerk)  # A-002 called, A-003 now near
-        client.app_.extensions["hall_sms"].join()
+        client.app_.extensions["hall_runtime"].sms.join()
         texts = [(f["to"][0], f["text"][0]) for _, f in _Gateway.received]
         assert sum(1 for to, t in texts if to == "01000000002" and "اقترب" in t) == 1  # told once
         assert any(to == "01000000003" and "اقترب" in t for to, t in texts)
-        assert client.app_.extensions["hall_sms"].failed == []
+        assert client.app_.extensions["hall_runtime"].sms.failed == []
     finally:
         server.shutdown()
         server.server_close()

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hall_server.application import Actor
-from hall_server.auth import Auth
+from hall_server.application.auth import Auth
 from hall_server.domain import staffing
 
 CAIRO = ZoneInfo("Africa/Cairo")  # the default hall's time zone
@@ -75,11 +75,11 @@ def test_staffing_endpoint(history, settings, clock, db_url):
     try:
         _check_endpoint(flask_app)
     finally:
-        flask_app.extensions["hall"].engine.dispose()
+        flask_app.extensions["hall_runtime"].hall.engine.dispose()
 
 
 def _check_endpoint(flask_app):
-    auth = flask_app.extensions["hall_auth"]
+    auth = flask_app.extensions["hall_runtime"].auth
     auth.add_user("sup", "password1", "supervisor")
     client = flask_app.test_client()
 

@@ -1,15 +1,19 @@
-"""The hall's live estimates (`LiveWaits`): one ranking per window gives v2 for every ticket.
+"""The hall's live estimates: the call plan (policy run forward, fast) against the reference.
 
-Each check compares against `wait_v2` itself on the same snapshot, ticket by ticket: the one-pass
-form must agree exactly wherever the windows agree on the order (longest wait, and always for a
-new ordinary ticket), and stay close where priorities interleave differently per window.
+`CallPlan` walks each window's sorted lists once; `simulate_calls` re-ranks the whole pool at
+every call with `rank_candidates` itself. On random halls (several windows, shared services,
+priorities, transfers, breaks, busy windows, strict order) both must call every ticket at the
+same moment; a new ticket's estimate must equal planning it with the queue.
 """
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hall_server.domain.estimate import BreakPattern, HallSnapshot, LiveWaits, WindowNow, wait_v2
+from hall_server.domain.estimate import (
+    NEW_TICKET_ID, BreakPattern, CallPlan, HallSnapshot, LiveWaits, WindowNow, simulate_calls, wait_v3,
+)
 from hall_server.domain.policy import STRICT_ORDER, Candidate
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -17,7 +21,7 @@ SERVICES = ("a", "b", "c", "d")
 MIN = {"a": 6.0, "b": 10.0, "c": 3.0, "d": 15.0}
 
 
-def random_hall(seed, priorities=False, strategy="longest_wait", n=120):
+def random_hall(seed, priorities=False, strategy="longest_wait", n=120, arrivals=True):
     rng = random.Random(seed)
     windows = []
     for number in range(1, 7):
@@ -32,61 +36,57 @@ def random_hall(seed, priorities=False, strategy="longest_wait", n=120):
     for i in range(1, n + 1):
         prio = "elderly" if priorities and rng.random() < 0.15 else None
         target = rng.randint(1, 6) if rng.random() < 0.05 else None
-        waiting.append(Candidate(i, rng.choice(SERVICES), T0 - timedelta(seconds=rng.uniform(0, 7200)),
+        # whole seconds: distinct issue times, as the database's order (queued_at, id) would give
+        waiting.append(Candidate(i, rng.choice(SERVICES), T0 - timedelta(seconds=rng.randint(0, 7200) * 10 + i),
                                  prio, target))
-    arrivals = {(s, p): rng.uniform(0, 6) for s in SERVICES for p in (False, True)}
+    rates = {(s, p): rng.uniform(0, 6) for s in SERVICES for p in (False, True)} if arrivals else {}
     return HallSnapshot(at=T0, windows=tuple(windows), waiting=tuple(waiting), minutes=MIN, v1_minutes=MIN,
-                        hall_minutes=8.0, arrivals=arrivals, strategy=strategy, priority_ratio=3,
+                        hall_minutes=8.0, arrivals=rates, strategy=strategy, priority_ratio=3,
                         breaks=BreakPattern((36000.0, 40000.0), 10, 900.0), day_s=32400.0)
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_every_waiting_ticket_matches_v2_under_longest_wait(seed):
-    snap = random_hall(seed)
+CASES = [dict(), dict(priorities=True), dict(strategy=STRICT_ORDER), dict(priorities=True, strategy=STRICT_ORDER)]
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("case", CASES, ids=["longest", "priorities", "strict", "strict+priorities"])
+def test_the_plan_calls_every_ticket_when_the_policy_would(seed, case):
+    snap = random_hall(seed, **case)
+    plan = CallPlan(snap)
+    assert plan.calls == pytest.approx(simulate_calls(snap))
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("case", CASES, ids=["longest", "priorities", "strict", "strict+priorities"])
+def test_a_new_ordinary_ticket_is_called_when_planning_it_with_the_queue_says(seed, case):
+    snap = random_hall(seed, arrivals=False, **case)
+    snap = replace(snap, breaks=BreakPattern())  # the plan alone: no overtaking, no breaks to add
     live = LiveWaits(snap)
-    for t in snap.waiting:
-        assert live.ticket(t) == wait_v2(snap, t.service, t.priority, t), t
+    for service in SERVICES:
+        me = Candidate(NEW_TICKET_ID, service, T0)
+        reference = simulate_calls(replace(snap, waiting=(*snap.waiting, me)))
+        expected = None if not live.active or all(service not in w.services for w in live.active) \
+            else reference.get(NEW_TICKET_ID)
+        got = live.new(service)
+        if expected is None:
+            assert got is None or all(service not in w.services for w in live.active)
+        else:
+            assert got == round(expected), service
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_a_new_ticket_matches_v2_for_every_service(seed):
-    for priorities in (False, True):
-        snap = random_hall(seed, priorities=priorities)
-        live = LiveWaits(snap)
-        for service in SERVICES:
-            assert live.new(service) == wait_v2(snap, service), service
-            assert live.new(service, "elderly") == wait_v2(snap, service, "elderly"), service
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_priorities_interleaving_stays_close_to_v2(seed):
+@pytest.mark.parametrize("seed", range(6))
+def test_every_waiting_ticket_and_priority_newcomers_match_v3(seed):
     snap = random_hall(seed, priorities=True)
     live = LiveWaits(snap)
-    for t in snap.waiting:
-        exact, fast = wait_v2(snap, t.service, t.priority, t), live.ticket(t)
-        assert (exact is None) == (fast is None)
-        if exact is not None:
-            # windows interleave priorities at their own streaks: the prefixes differ by a few tickets
-            assert abs(fast - exact) <= 0.35 * exact + 15 * 60, (t, exact, fast)
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_strict_order_stays_within_a_factor_of_v2(seed):
-    # Under strict order windows disagree on the order itself (each its own service order), so
-    # the per-window prefixes and v2's union of them part ways: same order of magnitude only.
-    snap = random_hall(seed, strategy=STRICT_ORDER)
-    live = LiveWaits(snap)
-    for t in snap.waiting:
-        exact, fast = wait_v2(snap, t.service, t.priority, t), live.ticket(t)
-        assert (exact is None) == (fast is None)
-        if exact:
-            assert 0.4 <= fast / exact <= 2.5, (t, exact, fast)
+    for t in snap.waiting[:40]:
+        assert live.ticket(t) == wait_v3(snap, t.service, t.priority, t), t
+    for service in SERVICES:
+        assert live.new(service, "elderly") == wait_v3(snap, service, "elderly"), service
 
 
 def test_no_staffed_window_means_no_estimate():
     snap = random_hall(1)
-    closed = HallSnapshot(at=T0, windows=tuple(WindowNow(w.number, "closed", w.services) for w in snap.windows),
-                          waiting=snap.waiting, minutes=MIN, v1_minutes=MIN, hall_minutes=8.0)
+    closed = replace(snap, windows=tuple(WindowNow(w.number, "closed", w.services) for w in snap.windows))
     live = LiveWaits(closed)
     assert all(live.ticket(t) is None for t in closed.waiting)
     assert live.new("a") is None

@@ -82,7 +82,9 @@ class Reports:
                 .order_by(te.c.id)).all()
             files = self._files(c, hall.code, start, end)
             names = {u.username: u.full_name for u in c.execute(select(users.c.username, users.c.full_name))}
-        report = rd.build_report(events, files, tz=tz, day_from=day_from, day_to=day_to,
+        # rows are TicketEvent-shaped tuples (same columns, same order): handed over unwrapped
+        report = rd.build_report(events, files,  # type: ignore[arg-type]
+                                 tz=tz, day_from=day_from, day_to=day_to,
                                  target_seconds=hall.queue.wait_target_minutes * 60,
                                  as_of=self.today(hall.code), service_names=self.service_names,
                                  clerk_names=names)

@@ -15,8 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from hall_server import audit
-from hall_server.application import Actor, Forbidden, utc_now
+from hall_server.application import Actor, Forbidden, audit, utc_now
 from hall_server.domain.errors import DomainError, InvalidInput
 from hall_server.storage import api_tokens, is_postgres, read_tx, users, write_tx
 
@@ -65,6 +64,12 @@ class Auth:
                     created_at=self.clock()).returning(users.c.id)).scalar_one()
         except IntegrityError:
             raise DomainError(f"user {username!r} exists", "user_exists") from None
+
+    def user_id(self, username: str) -> int | None:
+        """The id of a user account, or None."""
+        with read_tx(self.engine) as c:
+            uid = c.execute(select(users.c.id).where(users.c.username == username)).scalar()
+        return int(uid) if uid is not None else None
 
     def login(self, username: str, password: str) -> tuple[str, dict[str, Any]]:
         """Check the password and issue a staff token valid for token_hours."""

@@ -44,7 +44,7 @@ def append(c: Connection, chain: str, at: datetime, actor: str, action: str, *, 
         c.execute(insert(audit_heads).values(chain=chain, count=0, hash=GENESIS))
         n, prev = 1, GENESIS
     else:
-        n, prev = head.count + 1, head.hash
+        n, prev = int(head._mapping["count"]) + 1, head.hash  # Row.count is the tuple method
     h = entry_hash(chain, n, at, actor, action, ticket, file, data, prev)
     c.execute(insert(audit_log).values(chain=chain, n=n, at=at, actor=actor, action=action, ticket=ticket,
                                        file=file, data=data, prev_hash=prev, hash=h))
