@@ -57,7 +57,9 @@ _PRINTER_SECONDS_KEYS = ("timeout", "drain_timeout", "status_timeout")
 
 # The hall's [audio] table (audio.announcer.hall_voice): sinks of hall-announcer, phrases of a call.
 AUDIO_SINKS = ("aplay", "paplay", "file", "null")
-WORDING_KEYS = ("ar_ticket", "ar_window", "en_ticket", "en_window")  # audio.phrases.Wording
+WORDING_KEYS = ("ar_ticket", "ar_window", "en_ticket", "en_window",  # audio.phrases.Wording
+                "ar_window_short", "en_window_short", "ar_second_call", "en_second_call",
+                "ar_last_call", "en_last_call")
 
 # [sms.templates]: the message kinds and the placeholders each is formatted with (hall_server.sms).
 SMS_TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -368,8 +370,9 @@ def _whole(value: Any) -> bool:
 
 def _board(b: _Reader, windows: tuple[WindowDef, ...], catalog: Catalog) -> None:
     """[board]: digits, the news ticker and the zones (display_board.web.hall_zones reads them)."""
-    b.only(("digits", "news_ar", "news_en", "zones"))
+    b.only(("digits", "news_ar", "news_en", "zones", "show_accuracy"))
     b.choice("digits", DIGITS, "eastern")
+    b.get("show_accuracy", bool, "true or false (show today's estimate accuracy on the board)", False)
     b.get("news_ar", str, "a string", "")
     b.get("news_en", str, "a string", "")
     zones = b.get("zones", dict, "tables [board.zones.<name>]", {})

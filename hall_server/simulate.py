@@ -81,6 +81,7 @@ class Behaviour:
     clerk_speed_sigma: float = 0.1
     hours: tuple[int, ...] = HOURS
     peak: tuple[float, ...] = PEAK
+    burst: tuple[time, int, float] | None = None  # (at, citizens, within seconds): a bus unloads at the door
 
 
 # ----- demand: the inputs the day must match ------------------------------------------------
@@ -156,6 +157,14 @@ class Demand:
                 service = rng.choices(services, weights=rates)[0]
                 out.append(Arrival(t, service, self._priority(rng)))
         return out
+
+    def draw_burst(self, at_s: float, count: int, within_s: float, rng: Random) -> list[Arrival]:
+        """`count` citizens within `within_s` seconds from `at_s`, services as that hour's mix."""
+        hour = int(at_s // 3600)
+        services = list(self.base_rate)
+        weights = [self.rate(s, hour, 0) or self.base_rate[s] for s in services]
+        return [Arrival(at_s + rng.uniform(0.0, within_s), rng.choices(services, weights=weights)[0],
+                        self._priority(rng)) for _ in range(count)]
 
     def _priority(self, rng: Random) -> str | None:
         u = rng.random()
@@ -394,6 +403,7 @@ class SimTicket:
     calls: list[tuple[datetime, int]] = field(default_factory=list)  # (called at, window), in order
     status: str = "waiting"  # waiting | called | serving | done | no_show | sent_home
     transfers: int = 0
+    ahead: int | None = None  # people ahead at issue, as the kiosk showed
 
     @property
     def waited_s(self) -> float | None:
@@ -559,6 +569,10 @@ class _Day:
         self._reset_windows()
         for a in sim.demand.draw_arrivals(self.day.weekday(), self.rng):
             self.push(a.at_s, "arrive", a.service, a.priority)
+        if b.burst is not None:
+            at, count, within = b.burst
+            for a in sim.demand.draw_burst(sim._secs(at), count, within, self.rng):
+                self.push(a.at_s, "arrive", a.service, a.priority)
         open_s = sim._secs(b.opening)
         for n in self.windows:
             self.push(open_s + self.rng.uniform(0, b.sign_in_spread_min * 60), "sign_in", n)
@@ -608,7 +622,7 @@ class _Day:
         if t is None:
             return
         st = SimTicket(t["number"], t["token"], service, priority, self.sim._at(self.day, self.now_s),
-                       t.get("eta_seconds"), estimates)
+                       t.get("eta_seconds"), estimates, ahead=t.get("position"))
         self.tickets[st.number] = st
         self.order.append(st)
         self.poke_for(service)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from hall_server.application import HallApp
 from hall_server.domain import files as fd
 from hall_server.domain import reports as rd
 from hall_server.domain.errors import InvalidInput
+from hall_server.domain.estimate import accuracy_of
 from hall_server.storage import file_events, read_tx, request_files, ticket_events, tickets, users, windows
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,22 @@ def parse_range(args: Mapping[str, str], today: date) -> tuple[date, date]:
     return day_from, day_to
 
 
+def _estimate_accuracy(rows: Sequence[Any], tz: Any) -> dict[str, Any]:
+    """Each called ticket's estimate at issue against its wait: overall, per day, service and hour."""
+    groups: dict[str, dict[Any, list[tuple[float, float]]]] = {"day": defaultdict(list), "service": defaultdict(list),
+                                                               "hour": defaultdict(list)}
+    every: list[tuple[float, float]] = []
+    for r in rows:
+        pair = (float(r.eta_at_issue), (r.called_at - r.issued_at).total_seconds())
+        every.append(pair)
+        groups["day"][r.day.isoformat()].append(pair)
+        groups["service"][r.service].append(pair)
+        groups["hour"][r.issued_at.astimezone(tz).hour].append(pair)
+    return {"all": accuracy_of(every),
+            **{f"by_{name}": [{name: key, **accuracy_of(pairs)} for key, pairs in sorted(g.items())]
+               for name, g in groups.items()}}
+
+
 class Reports:
     """Builds hall and governorate reports from the hall application's database."""
 
@@ -81,6 +99,11 @@ class Reports:
                        te.c.ticket_id.is_not(None), te.c.kind.in_(REPORT_KINDS))
                 .order_by(te.c.id)).all()
             files = self._files(c, hall.code, start, end)
+            judged = c.execute(select(tickets.c.day, tickets.c.service, tickets.c.issued_at, tickets.c.called_at,
+                                      tickets.c.eta_at_issue)
+                               .where(tickets.c.hall == hall.code, tickets.c.day >= day_from,
+                                      tickets.c.day <= day_to, tickets.c.called_at.is_not(None),
+                                      tickets.c.eta_at_issue.is_not(None))).all()
             names = {u.username: u.full_name for u in c.execute(select(users.c.username, users.c.full_name))}
         # rows are TicketEvent-shaped tuples (same columns, same order): handed over unwrapped
         report = rd.build_report(events, files,  # type: ignore[arg-type]
@@ -89,7 +112,8 @@ class Reports:
                                  as_of=self.today(hall.code), service_names=self.service_names,
                                  clerk_names=names)
         return {"hall": hall.code, "name": {"ar": hall.name_ar, "en": hall.name_en},
-                "kind": hall.kind, "timezone": hall.timezone, **report}
+                "kind": hall.kind, "timezone": hall.timezone, **report,
+                "estimates": _estimate_accuracy(judged, tz)}
 
     def _files(self, c, hall: str, start: datetime, end: datetime) -> list[rd.FileRecord]:
         """Files that can count: received before the end and not finished before the start."""

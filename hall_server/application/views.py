@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Row
 from config import HallDef
 from hall_server import events as ev
 from hall_server.application.common import NotFound
-from hall_server.domain import numbering, policy, staffing
+from hall_server.domain import estimate, numbering, policy, staffing
 from hall_server.domain.events import CALL_KINDS, FINISH_KINDS, OPEN_KINDS
 from hall_server.domain.tickets import ACTIVE, Status
 from hall_server.storage import halls, read_tx, ticket_events, tickets, users, windows
@@ -108,6 +108,10 @@ class Views:
             "status": row.status, "priority": row.priority, "token": row.token,
             "track_url": f"{self.core.settings.public_url}/t/{row.token}",
             "position": ahead, "eta_seconds": eta,
+            "eta_range_seconds": list(r) if (r := estimate.eta_range(eta)) is not None else None,
+            # "you are next" only when nobody of the service is ahead and the call is close
+            "next": row.status == Status.WAITING.value and ahead == 0 and eta is not None
+            and eta <= estimate.NEXT_MAX_S,
             "issued_at": row.issued_at.isoformat(), "window": row.window if row.status in (
                 Status.CALLED.value, Status.SERVING.value) else None,
             "recall_count": row.recall_count, "request_file": row.request_file,
@@ -248,7 +252,18 @@ class Views:
             "message": h.board_message,
             "news": {"ar": hall.board.get("news_ar", ""), "en": hall.board.get("news_en", "")},
             "digits": hall.board.get("digits", "eastern"),
+            # "8 of 10 estimates today were within 5 minutes" (the hall's board.show_accuracy)
+            "accuracy": self._accuracy_today(c, hall) if hall.board.get("show_accuracy") else None,
         }
+
+    def _accuracy_today(self, c: Connection, hall: HallDef) -> dict[str, Any]:
+        day = numbering.local_day(self.core.clock(), hall.tz)
+        pairs = [(float(r.eta_at_issue), (r.called_at - r.issued_at).total_seconds()) for r in c.execute(
+            select(tickets.c.eta_at_issue, tickets.c.issued_at, tickets.c.called_at).where(
+                tickets.c.hall == hall.code, tickets.c.day == day, tickets.c.called_at.is_not(None),
+                tickets.c.eta_at_issue.is_not(None)))]
+        acc = estimate.accuracy_of(pairs)
+        return {"within": acc["within_5_min"], "of": acc["count"]}
 
     def call(self, hall: str, call_id: int) -> tuple[str, int] | None:
         """A call of the hall (a `called` or `recalled` event): its ticket number and window."""
@@ -314,6 +329,11 @@ class Views:
             clerks = {u.id: u for u in c.execute(select(users.c.id, users.c.username, users.c.full_name)
                                                  .where(users.c.id.in_(clerk_ids)))} if clerk_ids else {}
         per: dict[str, dict[str, Any]] = {}
+        # each called ticket's estimate at issue against the wait it had (today's accuracy)
+        judged: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for r in rows:
+            if r.called_at is not None and r.eta_at_issue is not None:
+                judged[r.service].append((float(r.eta_at_issue), (r.called_at - r.issued_at).total_seconds()))
         for r in rows:
             s = per.setdefault(r.service, {"waiting": 0, "longest_wait_seconds": 0, "waits": [],
                                            "issued": 0, "served": 0, "no_show": 0, "cancelled": 0})
@@ -343,6 +363,7 @@ class Views:
                 "average_wait_seconds": round(sum(waits) / len(waits)) if waits else None,
                 "within_target_share": (sum(1 for w in waits if w <= target) / len(waits)) if waits else None,
                 "eta_new_seconds": view.eta_new(code),
+                "estimates": estimate.accuracy_of(judged.get(code, [])),
             })
         active = {r.window: r for r in rows if r.status in (Status.CALLED.value, Status.SERVING.value)}
 
@@ -378,7 +399,8 @@ class Views:
                        "served": sum(s["served"] for s in services),
                        "average_wait_seconds": round(sum(all_waits) / len(all_waits)) if all_waits else None,
                        "within_target_share": (sum(1 for w in all_waits if w <= target) / len(all_waits))
-                       if all_waits else None},
+                       if all_waits else None,
+                       "estimates": estimate.accuracy_of([p for ps in judged.values() for p in ps])},
             # the queue itself, oldest first, for "move to another service" (capped: a page, not an export)
             "waiting_tickets": [{"number": r.number, "service": r.service, "priority": r.priority,
                                  "queued_at": r.queued_at.isoformat(), "target_window": r.target_window,

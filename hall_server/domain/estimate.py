@@ -83,6 +83,42 @@ def naive_wait_seconds(people_ahead: int, mean_minutes: float, open_windows: int
     return max(0, round(people_ahead * mean_minutes * 60 / open_windows))
 
 
+# ----- what a citizen is told ---------------------------------------------------------------------
+NEXT_MAX_S = 5 * 60  # "you are next" only when the call is this close
+
+
+def eta_range(seconds: int | None) -> tuple[int, int] | None:
+    """The honest promise for an estimate: a range in seconds, on 5-minute steps, widening with it.
+
+    Measured errors grow with the wait, so a long estimate is shown as a wider range (about
+    -20%/+25%, at least 5 minutes wide); under 5 minutes it is "less than 5 minutes", and at most
+    a minute is "now". None stays None (no window can call the ticket).
+    """
+    if seconds is None:
+        return None
+    if seconds <= 60:
+        return (0, 0)
+    minutes = seconds / 60.0
+    if minutes < 5:
+        return (0, 5 * 60)
+    lo = 5 * int(minutes * 0.8 // 5)
+    hi = max(lo + 5, 5 * -int(-(minutes * 1.25) // 5))
+    return (lo * 60, hi * 60)
+
+
+def accuracy_of(pairs: Sequence[tuple[float, float]], within_s: float = 300.0) -> dict[str, float | int | None]:
+    """How estimates at issue compare with the waits that happened: (estimate s, waited s) pairs."""
+    n = len(pairs)
+    if not n:
+        return {"count": 0, "within_5_min": 0, "within_5_min_share": None, "mean_abs_error_seconds": None,
+                "bias_seconds": None}
+    errors = [est - waited for est, waited in pairs]
+    within = sum(1 for e in errors if abs(e) <= within_s)
+    return {"count": n, "within_5_min": within, "within_5_min_share": within / n,
+            "mean_abs_error_seconds": round(sum(abs(e) for e in errors) / n),
+            "bias_seconds": round(sum(errors) / n)}
+
+
 # ----- arrival rates ------------------------------------------------------------------------------
 def arrival_rate(count: int, span_s: float, prior_per_h: float) -> float:
     """Arrivals per hour from `count` seen over `span_s` seconds, shrunk toward a prior rate.

@@ -1,0 +1,99 @@
+"""Estimates through the application on a real database: the states of a real morning.
+
+The cold-start burst that showed "150 minutes" with two ahead, "you are next" with a long wait,
+ranges, the recorded accuracy (supervisor, reports, board), and the phone's figure falling.
+"""
+from dataclasses import replace
+
+import pytest
+
+from hall_server.domain import estimate
+from tests.integration.test_queue_app import staff
+
+SERVICE = "building_permit"  # windows 1 and 2 serve it; the catalog says 15 minutes
+
+
+@pytest.fixture
+def app(make_app, db_url):
+    return make_app(db_url)
+
+
+def test_a_burst_at_opening_gets_sane_estimates(app, clock):
+    staff(app, 1, 1)  # one window open, no history today or before
+    tickets = []
+    for _ in range(30):  # thirty citizens in two minutes
+        tickets.append(app.issue_ticket("kfs", SERVICE)[0])
+        clock.advance(seconds=4)
+    staff(app, 2, 2)  # the second window signs in late
+    for i, t in enumerate(tickets[:4]):
+        view = app.ticket_by_token(t["token"])
+        assert view["position"] == i
+        # with i ahead shared by two windows of 15 minutes, the call is about i/2 x 15 minutes away:
+        # never the runaway 5x of the first version
+        assert view["eta_seconds"] <= max(3 * (i // 2 + 1) * 15 * 60, 5 * 60), (i, view["eta_seconds"])
+    first = app.ticket_by_token(tickets[0]["token"])
+    assert first["eta_seconds"] == 0 and first["next"] is True and first["eta_range_seconds"] == [0, 0]
+    last = app.ticket_by_token(tickets[-1]["token"])
+    assert last["next"] is False
+    lo, hi = last["eta_range_seconds"]
+    assert lo <= last["eta_seconds"] <= hi and hi - lo >= 5 * 60 and lo % 300 == 0 and hi % 300 == 0
+
+
+def test_you_are_next_never_comes_with_a_long_wait(app, clock):
+    clerk = staff(app, 1, 1)
+    app.issue_ticket("kfs", "demolition_permit")  # window 1's other service, issued first
+    mine = app.issue_ticket("kfs", SERVICE)[0]
+    app.call_next("kfs", 1, clerk)  # window 1 is busy with the demolition permit
+    view = app.ticket_by_token(mine["token"])
+    assert view["position"] == 0  # nobody of its own service ahead...
+    assert view["eta_seconds"] > estimate.NEXT_MAX_S  # ...but the only window is busy for a while
+    assert view["next"] is False
+
+
+def test_the_phone_figure_falls_as_the_queue_moves(app, clock):
+    c1, c2 = staff(app, 1, 1), staff(app, 2, 2)
+    tickets = [app.issue_ticket("kfs", SERVICE)[0] for _ in range(8)]
+    mine = tickets[-1]["token"]
+    seen = [app.ticket_by_token(mine)["eta_seconds"]]
+    for clerk, window in ((c1, 1), (c2, 2), (c1, 1), (c2, 2)):
+        app.call_next("kfs", window, clerk)
+        clock.advance(minutes=3)
+        app.complete("kfs", window, clerk)
+        seen.append(app.ticket_by_token(mine)["eta_seconds"])
+    assert all(b <= a for a, b in zip(seen, seen[1:])), seen
+    assert seen[-1] < seen[0]
+
+
+def test_every_called_ticket_is_judged_supervisor_report_and_board(app, clock):
+    hall = app.settings.halls[0]
+    hall = replace(hall, board={**hall.board, "show_accuracy": True})
+    app.core.settings = replace(app.settings, halls=(hall,))  # the hall's board.show_accuracy
+    c1 = staff(app, 1, 1)
+    a = app.issue_ticket("kfs", SERVICE)[0]  # estimate 0: a free window
+    b = app.issue_ticket("kfs", SERVICE)[0]  # estimate ~15 minutes
+    app.call_next("kfs", 1, c1)
+    clock.advance(minutes=40)  # the first citizen took far longer than the catalog says
+    app.complete("kfs", 1, c1)
+    app.call_next("kfs", 1, c1)
+    acc = app.stats("kfs")["totals"]["estimates"]
+    assert acc["count"] == 2 and acc["within_5_min"] == 1 and acc["within_5_min_share"] == 0.5
+    assert acc["bias_seconds"] < 0  # the hall underestimated
+    assert a["eta_seconds"] == 0 and b["eta_seconds"] > 0
+    assert app.board("kfs")["accuracy"] == {"within": 1, "of": 2}
+    from hall_server.application.reports import Reports
+    day = clock.now.astimezone(hall.tz).date()
+    report = Reports(app).hall_report("kfs", day, day)["estimates"]
+    assert report["all"]["count"] == 2
+    assert [r["service"] for r in report["by_service"]] == [SERVICE]
+    assert report["by_day"][0]["day"] == day.isoformat()
+
+
+def test_ranges_are_honest_steps():
+    assert estimate.eta_range(None) is None
+    assert estimate.eta_range(30) == (0, 0)
+    assert estimate.eta_range(4 * 60) == (0, 300)
+    lo, hi = estimate.eta_range(40 * 60)
+    assert (lo, hi) == (30 * 60, 50 * 60)
+    for s in range(61, 4 * 3600, 97):
+        lo, hi = estimate.eta_range(s)
+        assert lo <= s <= hi and hi - lo >= 300, s
