@@ -181,7 +181,9 @@ def document() -> dict[str, Any]:
                                                                "done", "no_show", "cancelled"]},
                 token=_S, track_url=_S, position={"type": ["integer", "null"]},
                 print=_obj(["status"], status={"enum": ["printed", "queued", "failed", "none", "not_reprinted"]},
-                           message=_S),
-                eta_seconds={"type": ["integer", "null"]}, issued_at=_S, window={"type": ["integer", "null"]})},
+                           message=_S, job_id=_S),
+                eta_seconds={"type": ["integer", "null"]},
+                eta_range_seconds={"type": ["array", "null"], "items": _I, "minItems": 2, "maxItems": 2},
+                next={"type": "boolean"}, issued_at=_S, window={"type": ["integer", "null"]})},
         },
     }
