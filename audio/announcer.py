@@ -3,10 +3,13 @@
 It joins the hall over Socket.IO as role `announcer` and, for every `ticket_called`, renders the
 call's WAV locally from the clip cache (so the server is never in the audio path; `--fetch`
 downloads the server's `audio_url` instead) and queues it on a CallPlayer. A recall is a new call
-and plays again. If speech fails, the call still plays with the chime only, the error is logged
-and reported to supervisors (`report_status` tts_failed). Calls are deduplicated by call_id, so a
-reconnect never replays a call; calls made while it was disconnected that are still recent are
-announced from the fresh snapshot.
+and plays again, prefixed «نداء ثانٍ» (or «نداء أخير» when the next recall is a no-show). A call
+that has to wait behind another is rendered without the chime and in the short form, so a burst
+of calls is spoken back to back and the voice catches up with the board. If speech fails, the
+call still plays with the chime only, the error is logged and reported to supervisors
+(`report_status` tts_failed). Calls are deduplicated by call_id, so a reconnect never replays a
+call; calls made while it was disconnected that are still recent are announced from the fresh
+snapshot.
 
     hall-announcer --server http://hall:8080 --hall kfs --token-file /etc/hall/announcer.token
 
@@ -31,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from audio.phrases import LANGS, Wording
+from audio.phrases import LANGS, RecallTracker, Wording, is_last_call
 from audio.player import CallPlayer
 from audio.synth import ClipCache, chime_wav, make_engine, render_call
 from hall_server import events as ev
@@ -47,12 +50,16 @@ _SEEN_LIMIT = 2000
 # ----- the hall's voice settings ([audio] in the hall file) ---------------------------------------
 @dataclass(frozen=True)
 class HallVoice:
-    """How a hall's calls are spoken: language, wording, default sink, how long call WAVs are kept."""
+    """How a hall's calls are spoken: language, wording, default sink, how long call WAVs are kept.
+
+    recall_limit comes from the hall's [queue]: the recall that reaches it is announced as the last.
+    """
 
     lang: str = "ar"
     wording: Wording = Wording()
     sink: str = "aplay"
     keep_call_wavs_hours: int = 24
+    recall_limit: int = 2
 
 
 def hall_voice(hall: Any) -> HallVoice:
@@ -82,7 +89,9 @@ def hall_voice(hall: Any) -> HallVoice:
             raise fail(f"wording.{key}", "one of " + ", ".join(sorted(allowed)), key)
         if not isinstance(value, str) or not value.strip():
             raise fail(f"wording.{key}", "a non-empty string", value)
-    return HallVoice(lang=lang, wording=Wording(**words), sink=sink, keep_call_wavs_hours=keep)
+    recall_limit = getattr(getattr(hall, "queue", None), "recall_limit", HallVoice.recall_limit)
+    return HallVoice(lang=lang, wording=Wording(**words), sink=sink, keep_call_wavs_hours=keep,
+                     recall_limit=recall_limit)
 
 
 class ErrorRecordingEngine:
@@ -108,7 +117,8 @@ class Announcer:
 
     def __init__(self, server: str, hall: str, token: str, player: CallPlayer, work_dir: Path, *,
                  cache: ClipCache | None = None, lang: str = "ar", wording: Wording | None = None,
-                 fetch: bool = False, catch_up_seconds: float = DEFAULT_CATCH_UP) -> None:
+                 fetch: bool = False, catch_up_seconds: float = DEFAULT_CATCH_UP,
+                 recall_limit: int = HallVoice.recall_limit) -> None:
         """Render with cache (or fetch from server when fetch is set) and play through player."""
         if not fetch and cache is None:
             raise ValueError("give a ClipCache, or fetch=True to download the server's WAVs")
@@ -118,6 +128,8 @@ class Announcer:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.cache, self.lang, self.wording = cache, lang, wording
+        self.recall_limit = recall_limit
+        self.recalls = RecallTracker()  # which call of its ticket each call is (recall prefix)
         self.fetch = fetch
         self.catch_up = catch_up_seconds
         self.fatal: str | None = None  # why the server refused us (bad token, unknown hall)
@@ -203,6 +215,8 @@ class Announcer:
         with self._lock:
             self._seq = snap.get("seq")
             pending, self._buffer = self._buffer, []
+            for c in calls:  # count the recalls of tickets called before we joined
+                self._observe(c)
             if self._watermark is None:
                 # First join: the board's last calls were announced before we started.
                 self._watermark = max((c["call_id"] for c in calls), default=0)
@@ -247,6 +261,14 @@ class Announcer:
             at = at.replace(tzinfo=UTC)
         return (datetime.now(UTC) - at).total_seconds() <= self.catch_up
 
+    def _observe(self, call: Any) -> int | None:
+        """Which call of its ticket this is (0 first, k the k-th recall); None if malformed."""
+        if not isinstance(call, dict) or not isinstance(call.get("call_id"), int) \
+                or not isinstance(call.get("number"), str):
+            return None
+        return self.recalls.observe(self.hall, call["call_id"], call["number"], bool(call.get("recall")),
+                                    call.get("recall_count"))
+
     def _take(self, call: dict[str, Any]) -> None:
         """Queue a call once (caller holds the lock)."""
         call_id = call.get("call_id")
@@ -255,12 +277,13 @@ class Announcer:
         if not isinstance(call.get("number"), str) or not isinstance(call.get("window"), int):
             log.warning("ignoring a malformed call: %r", call)
             return
+        recall = self._observe(call) or 0
         self._seen.add(call_id)
         if len(self._seen) > _SEEN_LIMIT:  # ids only grow: forget the oldest half
             for old in sorted(self._seen)[: _SEEN_LIMIT // 2]:
                 self._seen.discard(old)
             self._watermark = max(self._watermark or 0, min(self._seen))
-        self._jobs.put(dict(call))
+        self._jobs.put({**call, "_recall": recall, "_last": is_last_call(recall, self.recall_limit)})
 
     # ----- rendering and playing (one worker: order in == order out) -----------------------------
     def _render_loop(self) -> None:
@@ -268,25 +291,26 @@ class Announcer:
             call = self._jobs.get()
             if call is None:
                 return
+            # Something is playing or waiting: this call follows it without a chime, in short.
+            queued = self.player.pending > 0
             try:
-                path = self._render(call)
+                path = self._render(call, queued)
             except Exception:  # never drop a call: fall back to the chime
                 log.exception("could not prepare call %s; playing the chime only", call.get("call_id"))
                 path = chime_wav(self.work_dir / f"{call.get('call_id')}-chime.wav")
-            label = f"{call['call_id']} {call['number']} -> {call['window']}" + (
-                " (recall)" if call.get("recall") else "")
-            self.player.enqueue(path, label)
+            self.player.enqueue(path, call_label(call, queued))
             self._renders += 1
             if self._renders % 50 == 0:
                 self._prune()
 
-    def _render(self, call: dict[str, Any]) -> Path:
-        target = self.work_dir / f"{call['call_id']}.wav"
+    def _render(self, call: dict[str, Any], queued: bool = False) -> Path:
+        target = self.work_dir / f"{call['call_id']}{'-q' if queued else ''}.wav"
         if self.fetch:
-            return self._download(call, target)
+            return self._download(call, target, queued)
         assert self.cache is not None
         rendered = render_call(str(call["number"]), int(call["window"]), self.lang, self.cache, target,
-                               self.wording)
+                               self.wording, recall=call.get("_recall", 0), last=call.get("_last", False),
+                               queued=queued)
         if rendered.degraded:
             detail = getattr(self.cache.engine, "last_error", "") or "text-to-speech failed"
             self._set_status("tts_failed", f"calls are announced with the chime only: {detail}")
@@ -294,9 +318,9 @@ class Announcer:
             self._set_status("online", "speech is back")
         return rendered.path
 
-    def _download(self, call: dict[str, Any], target: Path) -> Path:
+    def _download(self, call: dict[str, Any], target: Path, queued: bool = False) -> Path:
         import requests
-        url = self.server + str(call.get("audio_url", ""))
+        url = self.server + str(call.get("audio_url", "")) + ("?queued=1" if queued else "")
         try:
             r = requests.get(url, timeout=15)
             r.raise_for_status()
@@ -334,6 +358,15 @@ class Announcer:
                     path.unlink()
             except FileNotFoundError:
                 continue
+
+
+def call_label(call: dict[str, Any], queued: bool = False) -> str:
+    """How a played call is named in logs: "12 A-001 -> 3 (recall 2, last) [queued]"."""
+    label = f"{call['call_id']} {call['number']} -> {call['window']}"
+    recall = call.get("_recall") or (1 if call.get("recall") else 0)
+    if recall:
+        label += f" (recall {recall}{', last' if call.get('_last') else ''})"
+    return label + (" [queued]" if queued else "")
 
 
 # ----- the console script --------------------------------------------------------------------------
@@ -407,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     player = CallPlayer(sink)
     announcer = Announcer(args.server, hall, token, player, base / "announcer" / "calls", cache=cache,
                           lang=args.lang or voice.lang, wording=voice.wording, fetch=args.fetch,
-                          catch_up_seconds=args.catch_up)
+                          catch_up_seconds=args.catch_up, recall_limit=voice.recall_limit)
 
     def _stop(signum: int, _frame: Any) -> None:
         log.info("signal %s: stopping", signum)

@@ -21,9 +21,22 @@ from audio.wavfile import FULL_SCALE, RATE, is_house_format, read_wav, silence, 
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RATE_WPM = 150  # a little slower than espeak-ng's 175: halls are noisy and echo
-CHIME_GAP_MS = 250  # let the chime ring out before the voice starts
-TAIL_MS = 150
+# Words per minute for espeak-ng (and pyttsx3, which passes it on). Measured with the Arabic voice:
+# at 150 a call was 6.6 s with its chime and the voice fell behind the board; at 210 the sentence
+# «التذكرة دي اثنان، تفضل إلى الشباك رقم خمسة» is 3.8 s of speech, 19 syllables at about 5 a second
+# (5.6 inside its longest phrase): the pace of read speech, not rushed. 150 -> 210 is 40% more on
+# paper but only ~25% shorter clips.
+DEFAULT_RATE_WPM = 210
+CHIME_GAP_MS = 200  # let the chime ring out before the voice starts
+GAP_MS = 40  # between the words of one sentence: the clips are trimmed, this joins them
+COMMA_MS = 150  # the comma: after «نداء ثانٍ» and before «تفضل إلى الشباك» / «شباك»
+# A queued call (no chime) starts after this silence; with the tail of the call before, the pause
+# between two calls (~290 ms) stays longer than a comma inside one.
+QUEUED_LEAD_MS = 130
+TAIL_MS = 120
+# Keep this much of the near-silence after a clip's last sound. espeak-ng's own files (-z) end at
+# the sound; pyttsx3's end in a pause, where a longer margin only made its clips ~35 ms longer.
+CLIP_TAIL_MS = 20
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 
 
@@ -290,7 +303,7 @@ class ClipCache:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".synth-") as tmp:
             raw = Path(tmp) / "raw.wav"
             self.engine.synthesize(part.spoken, part.lang, raw)
-            samples = trim_silence(read_wav(raw))
+            samples = trim_silence(read_wav(raw), tail_ms=CLIP_TAIL_MS)
             if not samples:
                 raise TTSError(f"engine produced an empty clip for {part.key}")
             write_wav(target, samples)
@@ -352,13 +365,21 @@ def render_call(
     cache: ClipCache,
     out_path: Path,
     wording: Wording | None = None,
-    gap_ms: int = 120,
+    gap_ms: int = GAP_MS,
+    *,
+    recall: int = 0,
+    last: bool = False,
+    queued: bool = False,
 ) -> CallAudio:
-    """Join chime and spoken parts into one WAV; on any TTS failure write chime only (degraded)."""
-    parts = call_parts(number, window, lang, wording)
-    clips: list[tuple[str, array]] | None
+    """Join chime and spoken parts into one WAV; on any TTS failure write chime only (degraded).
+
+    recall/last say which call of the ticket this is (see audio.phrases.call_parts). A queued call
+    (one that waits behind another) has no chime and the short form: the voice catches up.
+    """
+    parts = call_parts(number, window, lang, wording, recall=recall, last=last, short=queued)
+    clips: list[tuple[Part, array]] | None
     try:
-        clips = [(part.key, read_wav(cache.clip(part))) for part in parts]
+        clips = [(part, read_wav(cache.clip(part))) for part in parts]
     except TTSUnavailable as exc:
         logger.error("TTS unavailable, call %s to window %s is chime only: %s", number, window, exc)
         clips = None
@@ -376,13 +397,17 @@ def render_call(
         out.extend(samples)
         offsets.append((key, start, len(out) / RATE))
 
-    add("chime", chime_samples())
-    if clips:
-        out.extend(silence(CHIME_GAP_MS))
-        for index, (key, samples) in enumerate(clips):
-            if index:
-                out.extend(silence(gap_ms))
-            add(key, samples)
+    if clips and queued:
+        out.extend(silence(QUEUED_LEAD_MS))  # a breath after the call before, instead of the chime
+    else:
+        # Without speech the chime is all there is, queued or not: a call is never silent.
+        add("chime", chime_samples())
+        if clips:
+            out.extend(silence(CHIME_GAP_MS))
+    for index, (part, samples) in enumerate(clips or []):
+        if index:
+            out.extend(silence(COMMA_MS if part.comma else gap_ms))
+        add(part.key, samples)
     out.extend(silence(TAIL_MS))
     write_wav(Path(out_path), out)
     return CallAudio(Path(out_path), len(out) / RATE, offsets, degraded=clips is None)

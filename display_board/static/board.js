@@ -20,13 +20,18 @@
   var MAX_CALLS = 12;          // what the snapshot carries
   var CATCH_UP_MS = 90000;     // a call missed while offline is spoken only if younger than this
   var GAP_MS = 350;            // a breath between two announcements
+  var QUEUED_GAP_MS = 120;     // ... when the next one is already waiting (its WAV starts with silence)
   var OFFLINE_MARK_MS = 2000;  // a blip shorter than this is not worth a mark
   var FLASH_MS = 12000;        // how long a called window's tile stays highlighted
 
   var skew = (cfg.server_now || Date.now()) - Date.now();   // the TV's clock may be wrong
   function serverNow() { return Date.now() + skew; }
-  var digits = cfg.digits === "eastern" ? HallLive.easternDigits : function (t) { return String(t); };
-  var locale = (cfg.lang === "ar" ? "ar-EG" : "en-GB") + (cfg.digits === "eastern" ? "-u-nu-arab" : "-u-nu-latn");
+  // English boards write Western digits unless the address asks otherwise (&digits=eastern); an
+  // Arabic board follows &digits= or the hall file's [board] digits (cfg.digits has both).
+  var DIGITS = cfg.lang === "en" && !new URLSearchParams(window.location.search).get("digits") ? "western" : cfg.digits;
+  document.body.setAttribute("data-digits", DIGITS);
+  var digits = DIGITS === "eastern" ? HallLive.easternDigits : function (t) { return String(t); };
+  var locale = (cfg.lang === "ar" ? "ar-EG" : "en-GB") + (DIGITS === "eastern" ? "-u-nu-arab" : "-u-nu-latn");
 
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) {
@@ -34,6 +39,17 @@
     if (cls) e.className = cls;
     if (text !== undefined && text !== null) e.textContent = text;
     return e;
+  }
+  // A ticket number in big type: its separator spaced and drawn long (fonts.css .tn-sep), so
+  // "A-٠٠١" never reads as "A٠٠٠١" from afar; the text stays "A-٠٠١".
+  function setTicket(node, number) {
+    var text = digits(number), i = text.indexOf("-");
+    node.textContent = "";
+    if (i < 0) { node.textContent = text; return node; }
+    node.appendChild(document.createTextNode(text.slice(0, i)));
+    node.appendChild(el("span", "tn-sep", "-"));
+    node.appendChild(document.createTextNode(text.slice(i + 1)));
+    return node;
   }
   function toSet(list) {
     var s = {};
@@ -68,13 +84,25 @@
     return n ? (n[cfg.lang] || n.ar) : code;
   }
 
+  // The newest call, as things stand now: a recall badge and the highlight only while its window
+  // still has that ticket called; once the window is free or has moved on, the call stays shown
+  // (dimmed) as the last one, without the badge.
+  function callIsCurrent(c) {
+    var w = c && state.windows[c.window];
+    return !!(w && w.current === c.number);
+  }
   function renderNow() {
     var c = state.calls[0];
-    $("now-number").textContent = c ? digits(c.number) : "—";
+    if (c) setTicket($("now-number"), c.number); else $("now-number").textContent = "—";
     $("now-window").textContent = c ? digits(c.window) : "—";
-    $("now-recall").hidden = !(c && c.recall);
+    var current = callIsCurrent(c);
+    var w = c && state.windows[c.window];
+    $("now-recall").hidden = !(c && c.recall && current && w.status === "called");
     $("now").setAttribute("data-call-id", c ? c.call_id : "");
+    $("now").setAttribute("data-current", c && current ? "1" : "0");
     $("now").classList.toggle("idle", !c);
+    $("now").classList.toggle("stale", !!c && !current);
+    if (c && !current) $("now").classList.remove("fresh", "flash");
   }
 
   function renderCalls() {
@@ -86,7 +114,7 @@
       shown[c.number] = true;
       var li = el("li");
       li.setAttribute("data-call-id", c.call_id);
-      var num = el("span", "call-number", digits(c.number));
+      var num = setTicket(el("span", "call-number"), c.number);
       num.setAttribute("dir", "ltr");
       li.appendChild(num);
       var win = el("span", "call-window", digits(c.window));
@@ -117,7 +145,7 @@
       badge.setAttribute("title", T.windowN + " " + digits(n));
       tile.appendChild(badge);
       if (w.current) {
-        var t = el("span", "tile-ticket", digits(w.current));
+        var t = setTicket(el("span", "tile-ticket"), w.current);
         t.setAttribute("dir", "ltr");
         tile.appendChild(t);
       } else {
@@ -233,6 +261,7 @@
   var watermark = 0;           // newest call of the first snapshot: spoken before this page opened
   var audioLog = [];
   var speakingId = null;
+  var lastEnded = 0;           // Date.now() when the last announcement ended (0: none yet)
   var audioCtx = null;
 
   Object.defineProperty(window, "boardAudioLog", {
@@ -297,13 +326,21 @@
     });
   }
 
+  function queuedUrl(url) {
+    // The same call without the chime and in the short form, for one that follows another.
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "queued=1";
+  }
+
   function pump() {
     if (playing || !unlocked || !queue.length) return;
     var item = queue.shift();
     var c = item.call;
     playing = true;
+    // A call that waited behind the one just spoken follows it without a chime, in the short
+    // form: a burst is spoken back to back and the voice catches up with the screen.
+    var behind = lastEnded > 0 && item.queued <= lastEnded && Date.now() - lastEnded < QUEUED_GAP_MS + 1000;
     var entry = {call_id: c.call_id, number: c.number, window: c.window, recall: !!c.recall,
-                 started: performance.now(), ended: null, ok: false, duration: null};
+                 queued: behind, started: performance.now(), ended: null, ok: false, duration: null};
     audioLog.push(entry);
     if (audioLog.length > 500) audioLog.shift();
     markSpeaking(c.call_id);
@@ -320,7 +357,9 @@
       entry.ok = ok;
       markSpeaking(null);
       playing = false;
-      setTimeout(pump, GAP_MS);
+      lastEnded = Date.now();
+      // Queued calls carry their own breath of silence: a shorter pause keeps a burst moving.
+      setTimeout(pump, queue.length ? QUEUED_GAP_MS : GAP_MS);
     }
     function failed() {
       if (done) return;
@@ -336,7 +375,7 @@
     };
     voice.onended = function () { finish(true); };
     voice.onerror = failed;
-    voice.src = c.audio_url;
+    voice.src = behind ? queuedUrl(c.audio_url) : c.audio_url;
     var p = voice.play();
     if (p && p.catch) {
       p.catch(function (err) {
@@ -436,6 +475,7 @@
       if ("state" in d) w.state = d.state;
       if ("services" in d) w.services = d.services;
       renderWindows();
+      if (state.calls[0] && state.calls[0].window === d.number) renderNow();
       if ("services" in d && zoneWindows) renderWaiting();
     } else if (name === "queue_changed") {
       state.waiting = d.waiting || {};

@@ -6,6 +6,7 @@ import pytest
 
 from tests.board_support import (
     HALL,
+    act,
     burst_plan,
     call_span_seconds,
     called_ids,
@@ -60,6 +61,8 @@ def test_a_burst_keeps_call_order_on_screen_and_in_sound(browser, tmp_path):
         assert all(e["ok"] for e in log), log
         recalled = [e for e in log if e["recall"]]
         assert len(recalled) == 2
+        # The first call rang the chime; the ones queued behind it fetched the variant without it.
+        assert not log[0]["queued"] and all(e["queued"] for e in log[1:]), log
         for e in recalled:
             assert [x["number"] for x in log].count(e["number"]) == 2
         save_json("burst-audio-log", {"burst_seconds": took, "calls_span_seconds": call_span_seconds(server),
@@ -67,3 +70,28 @@ def test_a_burst_keeps_call_order_on_screen_and_in_sound(browser, tmp_path):
         assert page.errors == []
     finally:
         server.stop()
+
+
+def test_calls_queued_behind_another_are_spoken_short_and_a_recall_says_so(browser, live_server):
+    # Real speech: the first call in full with its chime, the two that wait behind it without the
+    # chime in the short form (`audio_url?queued=1`), then a recall alone, longer by «نداء ثانٍ».
+    services = main_services()
+    for w in (1, 3, 5):
+        issue(live_server, services[w])
+    tokens = sign_in(live_server, [1, 3, 5])
+    page = open_board(browser, live_server, autoplay="1", digits="western")
+    for w in (1, 3, 5):
+        act(live_server, tokens[w], w, "call-next")
+    log = wait_for(lambda: (entries := page.evaluate("window.boardAudioLog"))
+                   and len(entries) == 3 and entries[-1]["ended"] is not None and entries, 60, "3 calls spoken")
+    assert [e["window"] for e in log] == [1, 3, 5] and all(e["ok"] for e in log), log
+    assert [e["queued"] for e in log] == [False, True, True]
+    assert log[0]["duration"] > 4.0                                    # chime and the full sentence
+    assert all(1.5 < e["duration"] < 2.8 for e in log[1:]), log       # «إس واحد، شباك سبعة»
+    act(live_server, tokens[1], 1, "recall")
+    log = wait_for(lambda: (entries := page.evaluate("window.boardAudioLog"))
+                   and len(entries) == 4 and entries[-1]["ended"] is not None and entries, 60, "the recall")
+    assert log[3]["recall"] and not log[3]["queued"] and log[3]["ok"]
+    assert log[3]["duration"] > log[0]["duration"] + 0.5               # «نداء ثانٍ، التذكرة ...»
+    save_json("board-queued-audio-log", log)
+    assert page.errors == []

@@ -90,9 +90,34 @@ def test_a_recall_has_its_own_wav(live_server):
     recall, first = calls_of(live_server)[:2]
     assert recall["recall"] and not first["recall"] and recall["number"] == first["number"]
     assert recall["call_id"] != first["call_id"]
+    bodies = {}
     for c in (first, recall):
         r = live_server.api("GET", c["audio_url"].removeprefix("/api/v1"))
         assert r.status_code == 200 and r.headers["Content-Type"] == "audio/wav"
+        bodies[c["call_id"]] = r.content
+    # «نداء ثانٍ» first: another WAV, longer by the prefix.
+    assert bodies[first["call_id"]] != bodies[recall["call_id"]]
+    assert len(bodies[recall["call_id"]]) > len(bodies[first["call_id"]]) + 22050   # + 0.5 s at 16 bits
+
+
+def test_a_queued_variant_has_no_chime_and_the_short_form(live_server, tmp_path):
+    tokens = sign_in(live_server, [5])
+    issue(live_server, main_services()[5])
+    act(live_server, tokens[5], 5, "call-next")
+    call = calls_of(live_server)[0]
+    url = call["audio_url"].removeprefix("/api/v1")
+    full, queued = (live_server.api("GET", u) for u in (url, url + "?queued=1"))
+    assert full.status_code == queued.status_code == 200
+    assert queued.headers["Content-Type"] == "audio/wav"
+    (tmp_path / "full.wav").write_bytes(full.content)
+    (tmp_path / "queued.wav").write_bytes(queued.content)
+    lengths = [_wav_info(tmp_path / n)[3] for n in ("full.wav", "queued.wav")]
+    # "التذكرة دي واحد، تفضل إلى الشباك رقم خمسة" after the chime; "دي واحد، شباك خمسة" alone.
+    assert lengths[1] < 2.8 and lengths[0] > lengths[1] + 2.0, lengths
+    from audio.synth import chime_samples
+    assert bytes(chime_samples()) in full.content and bytes(chime_samples()) not in queued.content
+    cached = live_server.data_dir / "calls" / HALL / f"{call['call_id']}-q.wav"
+    assert queued.content == cached.read_bytes()
 
 
 def test_what_is_not_a_call_is_a_clear_404(live_server):
