@@ -265,17 +265,18 @@ class Views:
         acc = estimate.accuracy_of(pairs)
         return {"within": acc["within_5_min"], "of": acc["count"]}
 
-    def call(self, hall: str, call_id: int) -> tuple[str, int] | None:
-        """A call of the hall (a `called` or `recalled` event): its ticket number and window."""
+    def call(self, hall: str, call_id: int) -> tuple[str, int, int] | None:
+        """A call of the hall (a `called` or `recalled` event): ticket number, window, recall count."""
         with read_tx(self.core.engine) as c:
             row = c.execute(
-                select(tickets.c.number, ticket_events.c.window)
+                select(tickets.c.number, ticket_events.c.window, ticket_events.c.kind, ticket_events.c.data)
                 .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
                 .where(ticket_events.c.id == call_id, ticket_events.c.hall == hall,
                        ticket_events.c.kind.in_([k.value for k in CALL_KINDS]))).first()
         if row is None or row.window is None:
             return None
-        return row.number, row.window
+        recall = int((row.data or {}).get("recall", 1)) if row.kind == "recalled" else 0
+        return row.number, row.window, recall
 
     # ----- windows ---------------------------------------------------------------------------
     def window_view(self, hall_code: str, number: int) -> dict[str, Any]:
