@@ -53,7 +53,7 @@ def run_load(load_name: str, days: int, seed: int, start: str, db_dir: str,
     from hall_server.storage import make_engine
 
     spec = SCENARIOS[scenario] if scenario else {"load": load_name}
-    name = scenario or load_name
+    label = scenario or load_name
     overrides = {k: tuple(dtime.fromisoformat(x) for x in v) if k == "break_start"
                  else (dtime.fromisoformat(v[0]), *v[1:]) if k == "burst" else v
                  for k, v in spec.get("behaviour", {}).items()}
@@ -66,7 +66,7 @@ def run_load(load_name: str, days: int, seed: int, start: str, db_dir: str,
     runs = [[d] for d in simulate.working_days(first, days, load_settings(env={}).hall("kfs"))] \
         if spec.get("fresh_days") else [None]
     for i, run in enumerate(runs):
-        fd, path = tempfile.mkstemp(prefix=f"hall-est-{name}-", suffix=".db", dir=db_dir)
+        fd, path = tempfile.mkstemp(prefix=f"hall-est-{label}-", suffix=".db", dir=db_dir)
         os.close(fd)
         os.unlink(path)
         url = f"sqlite:///{path}"
@@ -103,7 +103,7 @@ def run_load(load_name: str, days: int, seed: int, start: str, db_dir: str,
     target = sim.hall.queue.wait_target_minutes * 60
     summaries = [r.summary(target) for r in results]
     return {
-        "load": name, "days": len(results), "worst_min": worst[0] / 60,
+        "load": label, "days": len(results), "worst_min": worst[0] / 60,
         "near": len(near), "over3": len(over3), "over3_floor": len(over3_floor), "rows": rows, "seconds": elapsed,
         "tickets_per_day": len(tickets) / len(results),
         "mean_wait_min": fmean(t.waited_s for t in called) / 60,
