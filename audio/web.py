@@ -89,9 +89,15 @@ class CallRenderer:
     """Render, cache and prune the joined WAV of each call; one render per call at a time."""
 
     def __init__(self, settings: Settings, find_call: FindCall, spawn: Callable[..., Any],
-                 report: Callable[[str, str, str], None], sleep: Callable[[float], Any] = time.sleep) -> None:
-        """Keep WAVs under data_dir/calls, clips under data_dir/audio-cache; spawn runs background work."""
+                 report: Callable[[str, str, str], None], sleep: Callable[[float], Any] = time.sleep,
+                 listening: Callable[[str], bool] | None = None) -> None:
+        """Keep WAVs under data_dir/calls, clips under data_dir/audio-cache; spawn runs background work.
+
+        `listening(hall)`: whether anything here plays the hall's calls (a board, an announcer);
+        without one the WAV is rendered when first asked for, not after every call.
+        """
         self.settings = settings
+        self.listening = listening
         self.find_call = find_call  # (hall, call id) -> (number, window) of a call, or None
         self.spawn = spawn
         self.sleep = sleep  # cooperative under gevent/eventlet (socketio.sleep)
@@ -204,6 +210,8 @@ class CallRenderer:
                  for kind, p in outcome.after if kind == "announce"]
         if not calls or outcome.hall not in self.voices:
             return
+        if self.listening is not None and not self.listening(hall):
+            return  # nobody to play it now: the route renders it if a board asks later
         with self._guard:
             room = MAX_BACKLOG - len(self._todo)
             if room < len(calls):

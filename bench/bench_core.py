@@ -29,6 +29,7 @@ The last line of the output is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -42,14 +43,14 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from common import ROOT, pct, peak_rss_mib
-
-from tests.support import PASSWORD, LiveServer, free_port, prepare_database  # noqa: E402
+from tests.support import PASSWORD, LiveServer, free_port, prepare_database
 
 BENCH = Path(__file__).resolve().parent
 HALL = "kfs"
@@ -251,10 +252,8 @@ def run_load(url: str, token: str | None, clients: int, total: int, op: Op, *, w
         mine: list[float] = []
         try:
             for _ in range(warmup):
-                try:
+                with contextlib.suppress(Exception):  # a failed warm-up shows up in the timed part
                     op(http_, rnd)
-                except Exception:  # noqa: BLE001 - a failed warm-up shows up in the timed part
-                    pass
             barrier.wait()
             while True:
                 with lock:
@@ -346,7 +345,7 @@ def waiting_now(server: LiveServer) -> int:
                for v in (w.values() if isinstance(w, dict) else []))
 
 
-def sign_in(server: "HallServer", windows: int) -> dict[int, str]:
+def sign_in(server: HallServer, windows: int) -> dict[int, str]:
     """clerk<i> signs in to window i for i in 1..windows; returns window -> clerk token."""
     for i in range(1, windows + 1):
         r = server.api("POST", f"/halls/{HALL}/windows/{i}/sign-in", server.clerks[i])
@@ -440,7 +439,7 @@ class Run:
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 return fn()
-            except Exception as exc:  # noqa: BLE001 - re-raised after the last attempt
+            except Exception as exc:
                 if attempt == START_ATTEMPTS:
                     raise
                 last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
@@ -456,7 +455,7 @@ class FloorServer:
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(folder / "floor.log", "wb")
+        self.log = open(folder / "floor.log", "wb")  # noqa: SIM115 - the child writes to it until stop()
         self.proc = subprocess.Popen([sys.executable, str(BENCH / "core_floor.py"), "--port", str(self.port),
                                       "--db", str(folder / "floor.db")], cwd=str(ROOT),
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -521,7 +520,7 @@ def section_floor(run: Run) -> None:
     for clients, load in run.floor.items():
         rows.append([clients, len(load.lat), load.rate, load.p(50), load.p(99), load.errors])
     rep.table(["clients", "n", "tickets/s", "p50 ms", "p99 ms", "errors"], rows)
-    rep.put("floor", {str(c): l.figures() for c, l in run.floor.items()})
+    rep.put("floor", {str(c): f.figures() for c, f in run.floor.items()})
 
 
 # ----- 2. issue ------------------------------------------------------------------------------------
@@ -559,9 +558,9 @@ def section_issue(run: Run) -> None:
                      fl.rate, fl.p(50), f"{tr:.2f}x", f"{p50r:.1f}x"])
         figs[str(clients)] = {**load.figures(), "floor": fl.figures(), "throughput_vs_floor": round(tr, 3),
                               "p50_vs_floor": round(p50r, 2)}
-        for label, l in (("", load), (" (floor)", fl)):
-            if l.first_error:
-                rep.line(f"{clients} clients{label}, first error: {l.first_error}")
+        for label, one in (("", load), (" (floor)", fl)):
+            if one.first_error:
+                rep.line(f"{clients} clients{label}, first error: {one.first_error}")
     rep.table(["clients", "n", "tickets/s", "p50 ms", "p99 ms", "errors", "floor tickets/s", "floor p50 ms",
                "tput/floor", "p50/floor"], rows)
     rep.put("issue", figs)
@@ -673,7 +672,7 @@ class Clerks:
         return len(self.call) / self.wall if self.wall else float("nan")
 
 
-def run_clerks(server: "HallServer", windows: list[int], cap: int, deadline_s: float = 300) -> Clerks:
+def run_clerks(server: HallServer, windows: list[int], cap: int, deadline_s: float = 300) -> Clerks:
     """One thread per window, each with its clerk's token on a keep-alive connection: call-next
     (timed), then complete (timed apart), until `cap` calls in all, a 204 (nothing left for that
     window) or the deadline."""
@@ -756,7 +755,8 @@ def section_calls(run: Run) -> None:
                      pct(c.done, 50), pct(c.done, 99), max(c.done, default=float("nan")), "", ""])
     rep.table(["", "n", "calls/s", "p50 ms", "p99 ms", "max ms", "p50/1 window", "p99/1 window"], rows)
     rep.line(f"9 windows: calls per window {dict(sorted(nine.per_window.items()))}; wall {nine.wall:.1f} s; "
-             f"calls/s {ratio(nine.rate, one.rate):.2f}x the single window's; prefill {sz.calls_waiting} took {fill_s:.1f} s")
+             f"calls/s {ratio(nine.rate, one.rate):.2f}x the single window's; "
+             f"prefill {sz.calls_waiting} took {fill_s:.1f} s")
     for e in (one.errors + nine.errors)[:3]:
         rep.line(f"error: {e}")
     figs: dict[str, Any] = {"waiting": sz.calls_waiting, "prefill_s": round(fill_s, 1)}
@@ -787,7 +787,7 @@ class Fleet:
         self._cond = threading.Condition()
         self.logs = [log_dir / f"clients-{time.monotonic_ns()}-{i}.log" for i in range(procs)]
         for i, n in enumerate(sizes):
-            err = open(self.logs[i], "wb")
+            err = open(self.logs[i], "wb")  # noqa: SIM115 - the client process writes to it until it ends
             p = subprocess.Popen([sys.executable, str(BENCH / "core_clients.py"), "--url", url, "--n", str(n),
                                   "--hall", HALL, "--concurrency", str(concurrency)], cwd=str(ROOT),
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
@@ -1172,7 +1172,8 @@ def main() -> None:
                 RUNNERS[name](run)
             except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
                 text = f"{type(exc).__name__}: {exc}"
-                report.line(f"SECTION {name} FAILED: {text[:200]}{' ... ' + text[-600:] if len(text) > 800 else text[200:]}")
+                tail = " ... " + text[-600:] if len(text) > 800 else text[200:]
+                report.line(f"SECTION {name} FAILED: {text[:200]}{tail}")
                 report.data["sections"][name] = {"failed": text[-600:]}
             took = time.perf_counter() - t0
             report.data["section_s"][name] = {"s": round(took, 1), "setup_s": round(run.startup_s, 1),

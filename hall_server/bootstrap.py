@@ -23,7 +23,7 @@ from hall_server.application.auth import Auth
 from hall_server.application.files import FileDesk
 from hall_server.application.reports import Reports
 from hall_server.migrate import upgrade
-from hall_server.realtime import Broadcaster, DeviceRegistry
+from hall_server.realtime import Broadcaster, DeviceRegistry, Listeners
 from hall_server.storage import make_engine
 from printer.dispatch import PrintDispatcher
 
@@ -46,6 +46,7 @@ class Runtime:
     reports: Reports
     alerts: AlertDesk
     devices: DeviceRegistry
+    listeners: Listeners
     printing: PrintDispatcher
     audio: CallRenderer
     sms: sms.SmsOutbox
@@ -60,6 +61,7 @@ def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runt
     hall = HallApp(settings, engine, clock=clock, bus=bus, live_stale_s=LIVE_STALE_S)
     hall.ensure_halls()
     devices = DeviceRegistry(sio)
+    listeners = Listeners()
 
     def emit(event: str, payload: dict[str, Any], room: str) -> None:
         sio.emit(event, payload, to=room)
@@ -76,10 +78,11 @@ def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runt
     rt = Runtime(
         settings=settings, engine=engine, bus=bus, hall=hall, files=FileDesk(hall),
         auth=Auth(engine, settings.token_hours, clock=clock), reports=Reports(hall),
-        alerts=AlertDesk(hall, devices.of_hall), devices=devices,
+        alerts=AlertDesk(hall, devices.of_hall), devices=devices, listeners=listeners,
         # each server-driven printer's worker: a greenlet under gevent, a thread in threading mode
         printing=PrintDispatcher(settings, emit, printer_status, spawn=sio.start_background_task),
-        audio=CallRenderer(settings, hall.views.call, sio.start_background_task, tts_status, sio.sleep),
+        audio=CallRenderer(settings, hall.views.call, sio.start_background_task, tts_status, sio.sleep,
+                           listening=listeners.any),
         sms=outbox,
         board_zones={h.code: hall_zones(h, settings) for h in settings.halls},
     )

@@ -68,6 +68,8 @@ def on_join(data: Any) -> dict[str, Any]:
         devices: DeviceRegistry = runtime().devices
         devices.attach(request.sid, hall, device or role, role)
     join_room(ev.hall_room(hall))
+    if role in LISTENING_ROLES:
+        runtime().listeners.add(request.sid, hall)
     # Joined first, snapshot second: anything committed after the snapshot reaches us as an event.
     # One board and queue state per seq, shared by every join (a thousand boards reconnecting
     # after a restart cost one snapshot).
@@ -131,6 +133,37 @@ class Broadcaster:
         self.sio.emit(ev.QUEUE_CHANGED, state, to=ev.hall_room(hall))
 
 
+LISTENING_ROLES = ("board", "announcer")  # clients that play calls' audio
+
+
+class Listeners:
+    """Which halls have a board or announcer connected to this process (calls' audio is pre-rendered)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._halls: dict[str, str] = {}  # sid -> hall
+        self._count: dict[str, int] = {}
+
+    def add(self, sid: str, hall: str) -> None:
+        with self._lock:
+            if sid in self._halls:
+                return
+            self._halls[sid] = hall
+            self._count[hall] = self._count.get(hall, 0) + 1
+
+    def discard(self, sid: str) -> None:
+        with self._lock:
+            hall = self._halls.pop(sid, None)
+            if hall is not None:
+                self._count[hall] -= 1
+                if not self._count[hall]:
+                    del self._count[hall]
+
+    def any(self, hall: str) -> bool:
+        """True while at least one board or announcer of the hall is connected here."""
+        return hall in self._count
+
+
 class DeviceRegistry:
     """Live status of the hall's devices (print agents, announcers), reported over Socket.IO.
 
@@ -191,3 +224,4 @@ def on_report_status(data: Any) -> dict[str, Any]:
 def on_disconnect(*_args: Any) -> None:
     """A device that goes away is shown offline."""
     runtime().devices.detach(request.sid)
+    runtime().listeners.discard(request.sid)

@@ -119,6 +119,15 @@ tickets = Table(
     UniqueConstraint("hall", "prefix", "day", "seq", name="uq_tickets_number"),
     UniqueConstraint("hall", "idempotency_key", name="uq_tickets_idempotency"),
 )
+# call-next reads the head of each service's priority list: a short index of the few priority tickets
+Index("ix_tickets_waiting_priority", tickets.c.hall, tickets.c.status, tickets.c.service, tickets.c.queued_at,
+      sqlite_where=text("priority IS NOT NULL"), postgresql_where=text("priority IS NOT NULL"))
+# ... and the head of the tickets sent to one window (transfers)
+Index("ix_tickets_targeted", tickets.c.hall, tickets.c.status, tickets.c.target_window, tickets.c.queued_at,
+      sqlite_where=text("target_window IS NOT NULL"), postgresql_where=text("target_window IS NOT NULL"))
+# the near-turn SMS scan reads only tickets with a phone number
+Index("ix_tickets_phone", tickets.c.hall, tickets.c.status,
+      sqlite_where=text("phone IS NOT NULL"), postgresql_where=text("phone IS NOT NULL"))
 # The database itself guarantees that a window holds at most one active ticket.
 Index("ix_tickets_one_active_per_window", tickets.c.hall, tickets.c.window, unique=True,
       sqlite_where=text("status IN ('called', 'serving')"),

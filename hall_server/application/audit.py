@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from hall_server.storage import audit_heads, audit_log, read_tx
@@ -32,23 +32,31 @@ def entry_hash(chain: str, n: int, at: datetime, actor: str, action: str, ticket
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+# Built once: a statement built per call costs more Python than its execution (hot path).
+_HEAD = select(audit_heads.c.count, audit_heads.c.hash).where(audit_heads.c.chain == bindparam("chain"))
+_HEAD_LOCKED = _HEAD.with_for_update()
+_INSERT_HEAD = insert(audit_heads)
+_INSERT_ENTRY = insert(audit_log)
+_MOVE_HEAD = update(audit_heads).where(audit_heads.c.chain == bindparam("b_chain")).values(
+    count=bindparam("b_count"), hash=bindparam("b_hash"))
+
+
 def append(c: Connection, chain: str, at: datetime, actor: str, action: str, *, ticket: str | None = None,
            file: str | None = None, data: Any = None, pg: bool = False) -> str:
     """Append one entry to a chain in the caller's transaction; returns its hash."""
     data = json.loads(json.dumps(data, ensure_ascii=False, default=str))  # hash what the database returns
     # The head row's lock serializes appends to a chain; callers take it last in their
     # transaction (after the hall's seq row), so lock order is the same everywhere.
-    stmt = select(audit_heads).where(audit_heads.c.chain == chain)
-    head = c.execute(stmt.with_for_update() if pg else stmt).first()
+    head = c.execute(_HEAD_LOCKED if pg else _HEAD, {"chain": chain}).first()
     if head is None:
-        c.execute(insert(audit_heads).values(chain=chain, count=0, hash=GENESIS))
+        c.execute(_INSERT_HEAD, {"chain": chain, "count": 0, "hash": GENESIS})
         n, prev = 1, GENESIS
     else:
-        n, prev = int(head._mapping["count"]) + 1, head.hash  # Row.count is the tuple method
+        n, prev = int(head[0]) + 1, head[1]
     h = entry_hash(chain, n, at, actor, action, ticket, file, data, prev)
-    c.execute(insert(audit_log).values(chain=chain, n=n, at=at, actor=actor, action=action, ticket=ticket,
-                                       file=file, data=data, prev_hash=prev, hash=h))
-    c.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(count=n, hash=h))
+    c.execute(_INSERT_ENTRY, {"chain": chain, "n": n, "at": at, "actor": actor, "action": action, "ticket": ticket,
+                              "file": file, "data": data, "prev_hash": prev, "hash": h})
+    c.execute(_MOVE_HEAD, {"b_chain": chain, "b_count": n, "b_hash": h})
     return h
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from hall_server.application.context import Core
     from hall_server.application.views import Views
 
-CANDIDATE_LIMITS = (16, 256, None)  # heads fetched per list; more only when rows are taken meanwhile
+CANDIDATE_LIMITS = (4, 64, None)  # heads fetched per list; more only when others hold the first rows (PostgreSQL)
 # action -> (event kind, values set on the ticket)
 _ADVANCE = {"start": EventKind.SERVING, "complete": EventKind.COMPLETED, "no_show": EventKind.NO_SHOW,
             "park": EventKind.PARKED}
@@ -248,21 +248,26 @@ def move_waiting(cmd: MoveWaiting, core: Core, views: Views) -> dict[str, Any]:
 def take_near_turn(core: Core, hall_code: str, ahead_max: int) -> list[dict[str, Any]]:
     """Waiting tickets with a phone whose turn is near and who were not told yet; marks them told.
 
-    Run by the SMS effect handler after a call, only for halls with a gateway.
+    Run by the SMS effect handler after a call, only for halls with a gateway. A plain read finds
+    them (an index of phone tickets); only when there are some does a write mark them, guarded so
+    that with several processes each message still goes out once.
     """
     from hall_server.application.views import people_ahead
-    from hall_server.storage import write_tx
+    from hall_server.storage import read_tx, write_tx
     hall = core.hall(hall_code)
-    with write_tx(core.engine) as c:
-        rows = c.execute(select(tickets).where(
+    with read_tx(core.engine) as c:
+        rows = c.execute(select(tickets.c.id, tickets.c.service, tickets.c.priority, tickets.c.queued_at,
+                                tickets.c.phone, tickets.c.number).where(
             tickets.c.hall == hall.code, tickets.c.status == Status.WAITING.value,
             tickets.c.phone.is_not(None), tickets.c.near_notified.is_(False))).all()
-        near = []
-        for r in rows:
-            ahead = people_ahead(c, hall.code, r.service, r.priority, r.queued_at, r.id)
-            # the guarded update makes the message go out once, even with several processes
-            if ahead <= ahead_max and c.execute(
-                    update(tickets).where(tickets.c.id == r.id, tickets.c.near_notified.is_(False))
-                    .values(near_notified=True)).rowcount == 1:
+        due = [(r, ahead) for r in rows
+               if (ahead := people_ahead(c, hall.code, r.service, r.priority, r.queued_at, r.id)) <= ahead_max]
+    if not due:
+        return []
+    near = []
+    with write_tx(core.engine) as c:
+        for r, ahead in due:
+            if c.execute(update(tickets).where(tickets.c.id == r.id, tickets.c.near_notified.is_(False))
+                         .values(near_notified=True)).rowcount == 1:
                 near.append({"phone": r.phone, "number": r.number, "ahead": ahead})
     return near

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hall_server import events as ev
@@ -20,6 +20,10 @@ from hall_server.storage import tickets
 if TYPE_CHECKING:
     from hall_server.application.context import Core
     from hall_server.application.views import Views
+
+
+_BY_KEY = select(tickets).where(tickets.c.hall == bindparam("b_hall"), tickets.c.idempotency_key == bindparam("b_key"))
+_INSERT = insert(tickets).returning(*tickets.c)
 
 
 def issue_ticket(cmd: IssueTicket, core: Core, views: Views) -> tuple[dict[str, Any], bool]:
@@ -52,8 +56,7 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
     with core.uow(hall) as uow:
         c, now = uow.c, uow.now
         if cmd.idempotency_key is not None:  # under the write lock (SQLite) / unique index (PostgreSQL)
-            row = c.execute(select(tickets).where(tickets.c.hall == hall.code,
-                                                  tickets.c.idempotency_key == cmd.idempotency_key)).first()
+            row = c.execute(_BY_KEY, {"b_hall": hall.code, "b_key": cmd.idempotency_key}).first()
             if row is not None:
                 if row.service != service.code:
                     raise InvalidInput("this Idempotency-Key was used for another service",
@@ -64,12 +67,12 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
         ahead = people_ahead(c, hall.code, service.code, cmd.priority, now, None)
         number = numbering.format_number(service.prefix, seqno)
         token = secrets.token_urlsafe(18)
-        row = c.execute(insert(tickets).values(
-            hall=hall.code, prefix=service.prefix, day=day, seq=seqno, number=number, service=service.code,
-            priority=cmd.priority, status=Status.WAITING.value, token=token, issued_at=now, queued_at=now,
-            recall_count=0, phone=cmd.phone, request_file=cmd.request_file, eta_at_issue=eta,
-            people_ahead_at_issue=ahead, device=cmd.actor.name, idempotency_key=cmd.idempotency_key)
-            .returning(*tickets.c)).one()
+        row = c.execute(_INSERT, {
+            "hall": hall.code, "prefix": service.prefix, "day": day, "seq": seqno, "number": number,
+            "service": service.code, "priority": cmd.priority, "status": Status.WAITING.value, "token": token,
+            "issued_at": now, "queued_at": now, "recall_count": 0, "phone": cmd.phone,
+            "request_file": cmd.request_file, "eta_at_issue": eta, "people_ahead_at_issue": ahead,
+            "device": cmd.actor.name, "idempotency_key": cmd.idempotency_key}).one()
         uow.event(EventKind.ISSUED, cmd.actor, ticket_id=row.id, number=number, service=service.code,
                   data={"priority": cmd.priority, "eta": eta, "ahead": ahead})
         ticket = views.public(c, hall, row, ahead=ahead, eta=eta, known=True)

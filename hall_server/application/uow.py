@@ -11,7 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
@@ -26,6 +26,19 @@ from hall_server.storage import counters, halls, ticket_events, tickets, windows
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
+
+
+# Built once: on the hot paths a statement built per call costs more Python than its execution.
+_NEXT_SEQ = update(halls).where(halls.c.code == bindparam("b_hall")).values(seq=halls.c.seq + 1) \
+    .returning(halls.c.seq)
+_INSERT_EVENT = insert(ticket_events).returning(ticket_events.c.id)
+_ACTIVE_AT = select(tickets).where(tickets.c.hall == bindparam("b_hall"), tickets.c.window == bindparam("b_window"),
+                                   tickets.c.status.in_([s.value for s in ACTIVE]))
+_WINDOW = select(windows).where(windows.c.hall == bindparam("b_hall"), windows.c.number == bindparam("b_number"))
+_WINDOW_LOCKED = _WINDOW.with_for_update()
+_UPDATE_TICKET = update(tickets).where(tickets.c.id == bindparam("b_id"), tickets.c.status == bindparam("b_expect")) \
+    .returning(*tickets.c)
+_ALLOCATE: dict[bool, Any] = {}
 
 
 class UnitOfWork:
@@ -62,9 +75,9 @@ class UnitOfWork:
         """Write one event row (with the command's seq) and its audit entry; returns the event id."""
         kind = str(getattr(kind, "value", kind))
         seq = self.seq()
-        event_id: int = self.c.execute(insert(ticket_events).values(
-            hall=self.hall.code, ticket_id=ticket_id, kind=kind, at=self.now, service=service,
-            window=window, actor=actor.label, seq=seq, data=data).returning(ticket_events.c.id)).scalar_one()
+        event_id: int = self.c.execute(_INSERT_EVENT, {
+            "hall": self.hall.code, "ticket_id": ticket_id, "kind": kind, "at": self.now, "service": service,
+            "window": window, "actor": actor.label, "seq": seq, "data": data}).scalar_one()
         audit.append(self.c, self.hall.code, self.now, actor.label, kind, ticket=number, pg=self.core.pg,
                      data={"event": event_id, "service": service, "window": window, **(data or {})})
         return event_id
@@ -89,24 +102,19 @@ class UnitOfWork:
 
     def window(self, number: int, lock: bool = True) -> Row[Any]:
         """The window's row (locked on PostgreSQL), or NotFound."""
-        stmt = select(windows).where(windows.c.hall == self.hall.code, windows.c.number == number)
-        if lock and self.core.pg:
-            stmt = stmt.with_for_update()
-        row = self.c.execute(stmt).first()
+        stmt = _WINDOW_LOCKED if lock and self.core.pg else _WINDOW
+        row = self.c.execute(stmt, {"b_hall": self.hall.code, "b_number": number}).first()
         if row is None:
             raise NotFound(f"hall {self.hall.code!r} has no window {number}")
         return row
 
     def active_at(self, number: int) -> Row[Any] | None:
         """The ticket a window holds (called or serving), if any."""
-        return self.c.execute(select(tickets).where(
-            tickets.c.hall == self.hall.code, tickets.c.window == number,
-            tickets.c.status.in_([s.value for s in ACTIVE]))).first()
+        return self.c.execute(_ACTIVE_AT, {"b_hall": self.hall.code, "b_window": number}).first()
 
     def update_ticket(self, ticket_id: int, expect: str, **values: Any) -> Row[Any]:
         """Change a ticket that is still in state `expect`; returns the new row. Else a conflict."""
-        row = self.c.execute(update(tickets).where(tickets.c.id == ticket_id, tickets.c.status == expect)
-                             .values(**values).returning(*tickets.c)).first()
+        row = self.c.execute(_UPDATE_TICKET, {"b_id": ticket_id, "b_expect": expect, **values}).first()
         if row is None:  # someone changed it first; the transaction rolls back
             raise InvalidTransition("the ticket changed meanwhile; try again", "conflict")
         return row
@@ -128,15 +136,16 @@ class UnitOfWork:
 
 def next_seq(c: Connection, hall: str) -> int:
     """Take the hall's next real-time sequence number in the caller's transaction."""
-    return int(c.execute(update(halls).where(halls.c.code == hall)
-                         .values(seq=halls.c.seq + 1).returning(halls.c.seq)).scalar_one())
+    return int(c.execute(_NEXT_SEQ, {"b_hall": hall}).scalar_one())
 
 
 def allocate(c: Connection, pg: bool, hall: str, prefix: str, day: Any) -> int:
     """The next number for (hall, prefix, day): an atomic upsert in the caller's transaction."""
-    dialect: Any = postgresql if pg else sqlite
-    stmt = dialect.insert(counters).values(hall=hall, prefix=prefix, day=day, last=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[counters.c.hall, counters.c.prefix, counters.c.day],
-        set_={"last": counters.c.last + 1}).returning(counters.c.last)
-    return int(c.execute(stmt).scalar_one())
+    stmt = _ALLOCATE.get(pg)
+    if stmt is None:
+        dialect: Any = postgresql if pg else sqlite
+        stmt = _ALLOCATE[pg] = dialect.insert(counters).values(
+            hall=bindparam("b_hall"), prefix=bindparam("b_prefix"), day=bindparam("b_day"), last=1
+        ).on_conflict_do_update(index_elements=[counters.c.hall, counters.c.prefix, counters.c.day],
+                                set_={"last": counters.c.last + 1}).returning(counters.c.last)
+    return int(c.execute(stmt, {"b_hall": hall, "b_prefix": prefix, "b_day": day}).scalar_one())

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from config import HallDef
@@ -27,47 +27,67 @@ if TYPE_CHECKING:
 WINDOW_LIST = 50  # waiting tickets a counter page lists
 
 
+def _ahead_query(ordinary: bool, new: bool) -> Any:
+    if new:  # a ticket being issued now comes after everything already queued
+        earlier = tickets.c.queued_at <= bindparam("b_at")
+    else:
+        earlier = or_(tickets.c.queued_at < bindparam("b_at"),
+                      and_(tickets.c.queued_at == bindparam("b_at"), tickets.c.id < bindparam("b_id")))
+    before = or_(tickets.c.priority.is_not(None), earlier) if ordinary \
+        else and_(tickets.c.priority.is_not(None), earlier)
+    q = select(func.count()).select_from(tickets).where(
+        tickets.c.hall == bindparam("b_hall"), tickets.c.status == Status.WAITING.value,
+        tickets.c.service == bindparam("b_service"), tickets.c.target_window.is_(None), before)
+    return q if new else q.where(tickets.c.id != bindparam("b_id"))
+
+
+# built once per shape (ordinary?, new?): the count runs on every issue and phone refresh
+_AHEAD = {(o, n): _ahead_query(o, n) for o in (True, False) for n in (True, False)}
+
+
 def people_ahead(c: Connection, hall: str, service: str, priority: str | None, queued_at: datetime,
                  ticket_id: int | None) -> int:
     """Waiting tickets of the same service the policy calls first: one indexed count, no ranking."""
-    if ticket_id is None:  # a ticket being issued now comes after everything already queued
-        earlier = tickets.c.queued_at <= queued_at
-    else:
-        earlier = or_(tickets.c.queued_at < queued_at,
-                      and_(tickets.c.queued_at == queued_at, tickets.c.id < ticket_id))
-    before = or_(tickets.c.priority.is_not(None), earlier) if priority is None \
-        else and_(tickets.c.priority.is_not(None), earlier)
-    q = select(func.count()).select_from(tickets).where(
-        tickets.c.hall == hall, tickets.c.status == Status.WAITING.value,
-        tickets.c.service == service, tickets.c.target_window.is_(None), before)
+    params = {"b_hall": hall, "b_service": service, "b_at": queued_at}
     if ticket_id is not None:
-        q = q.where(tickets.c.id != ticket_id)
-    return int(c.execute(q).scalar_one())
+        params["b_id"] = ticket_id
+    return int(c.execute(_AHEAD[(priority is None, ticket_id is None)], params).scalar_one())
+
+
+_CANDIDATE_COLS = (tickets.c.id, tickets.c.service, tickets.c.queued_at, tickets.c.priority, tickets.c.target_window)
+
+
+def _head(scope: Any, priority: bool) -> Any:
+    cls = tickets.c.priority.is_not(None) if priority else tickets.c.priority.is_(None)
+    return (select(*_CANDIDATE_COLS)
+            .where(tickets.c.hall == bindparam("b_hall"), tickets.c.status == Status.WAITING.value, scope, cls)
+            .order_by(tickets.c.queued_at, tickets.c.id).limit(bindparam("b_limit")))
+
+
+# Each list's head in index order (hall, status, service, queued_at): per service, and sent to a window.
+_SERVICE_HEAD = {p: _head(and_(tickets.c.service == bindparam("b_service"), tickets.c.target_window.is_(None)), p)
+                 for p in (False, True)}
+_WINDOW_HEAD = {p: _head(tickets.c.target_window == bindparam("b_window"), p) for p in (False, True)}
+_EVERYTHING = 1 << 30
 
 
 def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
                    limit: int | None) -> list[policy.Candidate]:
     """The tickets that can come first at a window: the head of each list the policy merges.
 
-    The policy interleaves two ordered lists (priority and ordinary), ordered by issue time, or
-    under strict order by the window's service order: the first `limit` choices come only from
-    the first `limit` of each list, per service under strict order. None: every eligible ticket.
+    The policy interleaves two ordered lists (priority and ordinary), by issue time, or under
+    strict order by the window's service order: the first `limit` choices come only from the
+    first `limit` of each list of each service (and of the tickets sent to this window), each
+    read in index order. None: every eligible ticket.
     """
-    cols = (tickets.c.id, tickets.c.service, tickets.c.queued_at, tickets.c.priority, tickets.c.target_window)
-    waiting = and_(tickets.c.hall == hall, tickets.c.status == Status.WAITING.value)
-    scopes = [tickets.c.target_window == profile.number]
-    if profile.strategy == policy.STRICT_ORDER:
-        scopes += [and_(tickets.c.target_window.is_(None), tickets.c.service == s) for s in profile.services]
-    else:
-        scopes.append(and_(tickets.c.target_window.is_(None), tickets.c.service.in_(list(profile.services))))
+    n = _EVERYTHING if limit is None else limit
     out: dict[int, policy.Candidate] = {}
-    for scope in scopes:
-        for cls in (tickets.c.priority.is_(None), tickets.c.priority.is_not(None)):
-            q = select(*cols).where(waiting, scope, cls).order_by(tickets.c.queued_at, tickets.c.id)
-            if limit is not None:
-                q = q.limit(limit)
-            for r in c.execute(q):
-                out[r.id] = policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
+    for priority in (False, True):
+        rows = list(c.execute(_WINDOW_HEAD[priority], {"b_hall": hall, "b_window": profile.number, "b_limit": n}))
+        for service in profile.services:
+            rows += c.execute(_SERVICE_HEAD[priority], {"b_hall": hall, "b_service": service, "b_limit": n})
+        for r in rows:
+            out[r.id] = policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
     return list(out.values())
 
 

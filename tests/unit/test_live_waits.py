@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hall_server.domain.estimate import (
-    NEW_TICKET_ID, BreakPattern, CallPlan, HallSnapshot, LiveWaits, WindowNow, simulate_calls, wait_v3,
+    NEW_TICKET_ID,
+    BreakPattern,
+    CallPlan,
+    HallSnapshot,
+    LiveWaits,
+    WindowNow,
+    simulate_calls,
+    wait_v3,
 )
 from hall_server.domain.policy import STRICT_ORDER, Candidate
 
@@ -45,7 +52,7 @@ def random_hall(seed, priorities=False, strategy="longest_wait", n=120, arrivals
                         breaks=BreakPattern((36000.0, 40000.0), 10, 900.0), day_s=32400.0)
 
 
-CASES = [dict(), dict(priorities=True), dict(strategy=STRICT_ORDER), dict(priorities=True, strategy=STRICT_ORDER)]
+CASES = [{}, {"priorities": True}, {"strategy": STRICT_ORDER}, {"priorities": True, "strategy": STRICT_ORDER}]
 
 
 @pytest.mark.parametrize("seed", range(10))
