@@ -5,7 +5,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,17 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings, banner: str | None = None) -> int:
+def _serve(settings, banner: str | None = None, background: Any = None) -> int:
+    """Serve until stopped; `background`, if given, runs as a Socket.IO background task (a greenlet under
+    gevent, so that Ctrl-C reaches the server whichever task it interrupts)."""
     from hall_server.factory import create_app
     from hall_server.realtime import socketio
     app = create_app(settings)
+    if background is not None:
+        socketio.start_background_task(background)
+    warning = _public_url_warning(settings.host, settings.public_url)
+    if warning:
+        log.warning("%s", warning)
     if banner:
         print(banner, flush=True)
     print(f"hall-server listening on http://{settings.host}:{settings.port} "
@@ -220,43 +227,344 @@ def _serve_workers(settings, workers: int) -> int:
     return rc
 
 
+DEMO_BACK_OFFICE = "backoffice"
+DEMO_SIM_KIOSK = "kiosk-sim"  # the simulated citizens' kiosk (--live): prints nothing
+DEMO_SPEED = 10.0
+DEMO_TICKETS = "tickets"  # the demo kiosk's printer folder, inside the data dir
+# Sample request files for the back office and /inquiry: (name, national ID, mobile); a service of
+# its own sector each.
+DEMO_FILES = (("أحمد محمد السيد", "28507151301235", "01001234567"),
+              ("منى عبد الله إبراهيم", "29203021301842", "01112345678"),
+              ("محمود حسن علي", "27811201302716", None))
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    """Whether an address or host name names only this machine (127/8, ::1, localhost)."""
+    import ipaddress
+    name = (host or "").strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_wildcard_host(host: str | None) -> bool:
+    """Whether a listening address means every interface (0.0.0.0, ::, empty)."""
+    import ipaddress
+    name = (host or "").strip("[]")
+    if not name:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_unspecified
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _lan_address() -> str | None:
+    """This machine's IPv4 address on its network (what phones on the same network open), or None.
+
+    Found without sending anything: connect() on a UDP socket only picks the route and the source
+    address; `ip -4 addr` is the fallback. Loopback, link-local and unspecified addresses do not count.
+    """
+    import ipaddress
+    import socket
+    import subprocess
+
+    def usable(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast)
+
+    for probe in ("10.254.254.254", "192.168.254.254", "172.31.254.254"):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.connect((probe, 9))
+                addr = s.getsockname()[0]
+        except OSError:
+            continue
+        if usable(addr):
+            return addr
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
+                             text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        parts = line.split()
+        if "inet" in parts and parts.index("inet") + 1 < len(parts):
+            addr = parts[parts.index("inet") + 1].split("/")[0]
+            if usable(addr):
+                return addr
+    return None
+
+
+def _public_url_warning(host: str, public_url: str) -> str | None:
+    """A warning when ticket QR codes and links (public_url) name this machine itself while the server
+    listens on an interface other machines reach: phones would open their own localhost."""
+    from urllib.parse import urlsplit
+    link_host = urlsplit(public_url).hostname or ""
+    if _is_loopback_host(host) or not (_is_loopback_host(link_host) or _is_wildcard_host(link_host)):
+        return None
+    lan = _lan_address()
+    port = urlsplit(public_url).port
+    example = f"http://{lan}{f':{port}' if port else ''}" if lan else "http://<this machine's address>:<port>"
+    return (f"HALL_PUBLIC_URL is {public_url}: every ticket's QR code and link points there, which a phone "
+            f"cannot open, while the server listens on {host or 'every interface'}; set HALL_PUBLIC_URL to "
+            f"the address phones reach, e.g. {example}")
+
+
+def _demo_address(settings, host_given: bool) -> tuple[str, str, str | None]:
+    """(listening host, public URL, a note) for the demo.
+
+    HALL_PUBLIC_URL set by the user wins. Otherwise the public URL is this machine's LAN address when
+    it has one and the server listens beyond loopback; a demo with no --host/HALL_HOST then listens
+    on every interface, so phones on the same network can open the tickets' QR codes.
+    """
+    from urllib.parse import urlsplit
+    host, port = settings.host, settings.port
+    if os.environ.get("HALL_PUBLIC_URL"):
+        if not host_given and not _is_loopback_host(urlsplit(settings.public_url).hostname):
+            host = "0.0.0.0"  # the address phones open must reach the server
+        return host, settings.public_url, None
+    if host_given and _is_loopback_host(host):
+        return host, f"http://{_url_host(host)}:{port}", (
+            "phones cannot open these links: the demo listens on this machine only "
+            "(run it with --host 0.0.0.0, or set HALL_PUBLIC_URL)")
+    if host_given and not _is_wildcard_host(host):
+        return host, f"http://{_url_host(host)}:{port}", None
+    lan = _lan_address()
+    if lan is None:
+        return (host if host_given else "127.0.0.1"), f"http://127.0.0.1:{port}", (
+            "this machine has no network address: phones cannot open these links")
+    return (host if host_given else "0.0.0.0"), f"http://{lan}:{port}", None
+
+
+def _demo_settings(settings, data_dir: Path):
+    """The demo's hall: kiosk-1 without a printer prints to files (PNG + ESC/POS .bin) in the data dir."""
+    from dataclasses import replace
+
+    from config.loader import DeviceDef
+    hall = settings.halls[0]
+    kiosk = next((d for d in hall.devices if d.name == "kiosk-1"), None)
+    if kiosk is not None and dict(kiosk.printer).get("mode", "none") != "none":
+        return settings, None  # the hall file gives the demo kiosk a printer: keep it
+    file_printer = {"mode": "server", "backend": "file", "folder": DEMO_TICKETS}
+    devices = [d for d in hall.devices if d.name != "kiosk-1"]
+    devices.insert(0, DeviceDef("kiosk-1", "kiosk", file_printer))
+    halls = (replace(hall, devices=tuple(devices)),) + tuple(settings.halls[1:])
+    return replace(settings, halls=halls), data_dir / DEMO_TICKETS
+
+
+def _demo_accounts(auth, hall, tokens_file: Path) -> dict[str, str]:
+    """Staff (admin, supervisor, clerk1..N, backoffice) and device tokens; made once, checked each start."""
+    staff = [("admin", "admin", "مدير النظام"), ("supervisor", "supervisor", "مشرف القاعة"),
+             (DEMO_BACK_OFFICE, "back_office", "موظف المكتب الخلفي")]
+    staff += [(f"clerk{w.number}", "clerk", f"موظف الشباك {w.number}") for w in hall.windows]
+    for username, role, name in staff:
+        if auth.user_id(username) is None:
+            auth.add_user(username, DEMO_PASSWORD, role, name)
+    tokens: dict[str, str] = {}
+    if tokens_file.exists():
+        tokens = dict(line.split(maxsplit=1) for line in tokens_file.read_text().splitlines() if line.strip())
+    changed = False
+    for name, role in DEMO_DEVICES + ((DEMO_SIM_KIOSK, "kiosk"),):
+        actor = auth.resolve(tokens.get(name))
+        if actor is None or actor.hall != hall.code or actor.role != role:  # new, or the database was reset
+            tokens[name] = auth.add_device(hall.code, name, role)
+            changed = True
+    if changed:
+        tokens_file.write_text("".join(f"{name} {token}\n" for name, token in tokens.items()))
+    return tokens
+
+
+def _demo_open_windows(app, auth, hall, live: bool) -> list[str]:
+    """Sign clerkN in at window N, so every service is open and the kiosk's buttons work.
+
+    With --live the simulated clerks take every window: a ticket still held at a window from an
+    earlier run is completed and a window another account holds is closed first. Returns notes.
+    """
+    from hall_server.application import Actor
+    from hall_server.domain.errors import DomainError
+    sup_id = auth.user_id("supervisor")
+    supervisor = Actor("user", "supervisor", "supervisor", user_id=sup_id)
+    notes = []
+    for w in hall.windows:
+        uid = auth.user_id(f"clerk{w.number}")
+        clerk = Actor("user", f"clerk{w.number}", "clerk", user_id=uid)
+        try:
+            view = app.window_view(hall.code, w.number)
+            if live and view["current"] is not None:
+                app.complete(hall.code, w.number, supervisor, "served")
+            if live and view["state"] != "closed" and view["clerk_id"] != uid:
+                app.set_window_state(hall.code, w.number, "close", supervisor)
+            app.set_window_state(hall.code, w.number, "sign_in", clerk)
+        except DomainError as exc:
+            notes.append(f"window {w.number} stays as it is: {exc.message}")
+    return notes
+
+
+def _demo_files(app, hall, auth) -> dict[str, str] | None:
+    """A few request files (the back office's work, /inquiry's answers), made once per hall; returns
+    one to look up on /inquiry (its number and the national ID's last four digits), if still open."""
+    from hall_server.application import Actor
+    from hall_server.application.files import FileDesk
+    desk = FileDesk(app)
+    if not sum(v for k, v in desk.counts(hall.code).items() if k != "late"):
+        served = {s for w in hall.windows for s in w.services}
+        picked, sectors = [], set()
+        for s in app.settings.catalog.services:
+            if s.kind == "submit" and s.code in served and s.sector not in sectors:
+                picked.append(s)
+                sectors.add(s.sector)
+        last = hall.windows[-1].number
+        clerk = Actor("user", f"clerk{last}", "clerk", user_id=auth.user_id(f"clerk{last}"))
+        for service, (name, nid, mobile) in zip(picked, DEMO_FILES):
+            desk.create(hall.code, service.code, name, nid, mobile, [0], clerk)
+    mine = {name for name, _, _ in DEMO_FILES}
+    for f in desk.list(hall.code):
+        if f["citizen_name"] in mine:
+            return {"file": f["number"], "last4": f["national_id"][-4:]}
+    return None
+
+
+def _demo_live(settings, hall, kiosk_token: str, url: str, speed: float) -> Callable[[], None]:
+    """The simulated hall day, again and again, against the demo server (the returned function, run as the
+    server's background task): citizens take tickets at a kiosk of their own, clerk1..N call and serve them."""
+    import time
+    from datetime import datetime, timedelta
+    from datetime import time as dtime
+
+    import requests
+
+    from hall_server import simulate
+    from hall_server.domain import numbering
+    lead = timedelta(minutes=10)  # the simulated day starts 10 minutes before opening: skip them
+
+    class DemoDriver(simulate.HttpDriver):
+        def advance(self, to: datetime) -> None:
+            if self._anchor is None:  # the first instant of a day: simulated time runs from the opening
+                self._anchor = (time.monotonic(), to + lead)
+                return
+            super().advance(to)
+
+    # A short morning: clerks are at their windows at once; after 14:00 the waiting are served and the next
+    # day begins (the hall is never closed for long).
+    behaviour = simulate.Behaviour(sign_in_spread_min=1.0, hard_stop=dtime(14, 15))
+
+    def run() -> None:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{url}/api/v1/halls", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                log.error("demo --live: the server did not answer at %s; no simulation", url)
+                return
+            time.sleep(0.2)
+        driver = DemoDriver(url, hall.code, kiosk_token, speed, DEMO_PASSWORD)
+        sim = simulate.Simulation(settings, hall.code, simulate.LOADS["normal"], 1, driver, behaviour)
+        failures = 0
+        try:
+            while failures < 5:
+                today = numbering.local_day(datetime.now().astimezone(), hall.tz)
+                try:
+                    r = sim.run_day(simulate.working_days(today, 1, hall)[0]).summary(
+                        hall.queue.wait_target_minutes * 60)
+                    failures = 0
+                    log.info("demo --live: a simulated day is over: %s issued, %s served; the next begins",
+                             r["issued"], r["served"])
+                except simulate.SimActionFailed as exc:
+                    failures += 1
+                    log.warning("demo --live: %s; trying again", exc)
+                    time.sleep(5)
+            log.error("demo --live: the simulation stopped after %d failures in a row", failures)
+        except Exception:  # logged: the demo server goes on without the simulation
+            log.exception("demo --live: the simulation stopped")
+        finally:
+            driver.close()
+
+    return run
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """One hall on SQLite with the seeded catalog, demo staff and devices; prints the URLs."""
+    """One hall on SQLite with the seeded catalog, demo staff and devices, windows open; prints the URLs."""
     from hall_server.application import HallApp
-    from hall_server.auth import Auth
+    from hall_server.application.auth import Auth
     data_dir = Path(args.data_dir or "var/demo").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    live = args.live or args.speed is not None
+    speed = DEMO_SPEED if args.speed is None else args.speed
+    if speed <= 0:
+        print("error: --speed must be above 0 (times real time)", file=sys.stderr)
+        return 2
     settings = _settings(args, data_dir=data_dir,
                          database_url=args.database_url or f"sqlite:///{data_dir / 'demo.db'}")
+    from dataclasses import replace
+    host, public_url, address_note = _demo_address(settings, bool(args.host or os.environ.get("HALL_HOST")))
+    settings = replace(settings, host=host, public_url=public_url)
+    os.environ.setdefault("HALL_PUBLIC_URL", public_url)
+    settings, tickets_dir = _demo_settings(settings, data_dir)
     engine = _engine(settings)
-    HallApp(settings, engine).ensure_halls()
-    auth = Auth(engine)
-    hall = settings.halls[0]
-    tokens_file = data_dir / "devices.txt"
-    if not tokens_file.exists():
-        for username, role, name in [("admin", "admin", "مدير النظام"), ("supervisor", "supervisor", "مشرف القاعة")] + \
-                [(f"clerk{i}", "clerk", f"موظف الشباك {i}") for i in range(1, len(hall.windows) + 1)]:
-            auth.add_user(username, DEMO_PASSWORD, role, name)
-        lines = [f"{name} {auth.add_device(hall.code, name, role)}" for name, role in DEMO_DEVICES]
-        tokens_file.write_text("\n".join(lines) + "\n")
-    tokens = dict(line.split() for line in tokens_file.read_text().splitlines() if line.strip())
+    try:
+        app = HallApp(settings, engine)
+        app.ensure_halls()
+        auth = Auth(engine)
+        hall = settings.halls[0]
+        tokens_file = data_dir / "devices.txt"
+        tokens = _demo_accounts(auth, hall, tokens_file)
+        notes = _demo_open_windows(app, auth, hall, live)
+        sample = _demo_files(app, hall, auth)
+    finally:
+        engine.dispose()
     base = settings.public_url
-    banner = "\n".join([
-        f"Demo hall: {hall.name_en} ({hall.code}), {len(hall.windows)} windows, "
+    n = len(hall.windows)
+    lines = [
+        f"Demo hall: {hall.name_en} ({hall.code}), {n} windows open (clerk1..clerk{n} signed in), "
         f"{len(settings.catalog.services)} services",
+        f"  index:       {base}/",
         f"  kiosk:       {base}/kiosk/{hall.code}?device={tokens['kiosk-1']}",
         f"  board:       {base}/board/{hall.code}?device={tokens['board-1']}",
-        f"  counter:     {base}/counter/{hall.code}   (clerk1..clerk{len(hall.windows)} / {DEMO_PASSWORD})",
+        f"  counter:     {base}/counter/{hall.code}   (clerk1..clerk{n} / {DEMO_PASSWORD})",
         f"  supervisor:  {base}/supervisor/{hall.code}   (supervisor / {DEMO_PASSWORD})",
+        f"  back office: {base}/backoffice/{hall.code}   ({DEMO_BACK_OFFICE} / {DEMO_PASSWORD})",
+        f"  inquiry:     {base}/inquiry" + (f"   (file {sample['file']}, last four digits {sample['last4']})"
+                                            if sample else ""),
         f"  API:         {base}/api/v1/openapi.json",
-        f"  device tokens are in {tokens_file}",
-    ])
-    return _serve(settings, banner)
+        f"  phones:      ticket QR codes and links open {base} (HALL_PUBLIC_URL)",
+    ]
+    if address_note:
+        lines.append(f"               {address_note}")
+    if tickets_dir is not None:
+        lines.append(f"  kiosk-1 prints each ticket to {tickets_dir} (PNG + ESC/POS .bin)")
+    lines.append(f"  device tokens are in {tokens_file}")
+    lines += [f"  note: {note}" for note in notes]
+    simulation = None
+    if live:
+        local = ("::1" if ":" in host else "127.0.0.1") if _is_wildcard_host(host) else host
+        simulation = _demo_live(settings, hall, tokens[DEMO_SIM_KIOSK], f"http://{_url_host(local)}:{settings.port}",
+                                speed)
+        lines.append(f"  live: simulated citizens and clerks at {speed:g}x real time (kiosk {DEMO_SIM_KIOSK}, "
+                     f"clerk1..clerk{n}); Ctrl-C stops the demo")
+    try:
+        return _serve(settings, "\n".join(lines), simulation)
+    except KeyboardInterrupt:
+        print("demo stopped", flush=True)
+        return 0
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Create a staff account."""
-    from hall_server.auth import Auth
+    from hall_server.application.auth import Auth
     settings = _settings(args)
     windows = [int(w) for w in args.windows.split(",")] if args.windows else None
     departments = [d.strip() for d in args.departments.split(",") if d.strip()] if args.departments else None
@@ -275,7 +583,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_device_add(args: argparse.Namespace) -> int:
     """Create a device token; it is printed once and stored only as a hash."""
-    from hall_server.auth import Auth
+    from hall_server.application.auth import Auth
     settings = _settings(args)
     settings.hall(args.hall)
     token = Auth(_engine(settings)).add_device(args.hall, args.name, args.role)
@@ -301,7 +609,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check every audit chain; report the first broken link of each (exit 1 if any)."""
-    from hall_server import audit
+    from hall_server.application import audit
     settings = _settings(args)
     checked, breaks = audit.verify(_engine(settings))
     for chain, n in sorted(checked.items()):
@@ -406,6 +714,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--host")
         sp.add_argument("--port", type=int)
         sp.add_argument("--async-mode", choices=("gevent", "eventlet", "threading"))
+        if name == "demo":
+            sp.add_argument("--live", action="store_true",
+                            help="simulated citizens and clerks work the hall (hall_server/simulate.py over "
+                                 "HTTP): tickets issued, called and served on every page")
+            sp.add_argument("--speed", type=float,
+                            help=f"with --live: times real time (default {DEMO_SPEED:g}); implies --live")
         if name == "run":
             sp.add_argument("--workers", type=int, default=1,
                             help="server processes on ports --port.. --port+N-1, behind a proxy "
