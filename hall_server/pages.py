@@ -5,6 +5,8 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, make_response, render_template, request, send_from_directory
 
+from hall_server.current import runtime
+
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/hall")
 
@@ -12,7 +14,7 @@ bp = Blueprint("pages", __name__, template_folder="templates", static_folder="st
 @bp.get("/")
 def index():
     """A plain list of the halls and their pages."""
-    settings = current_app.extensions["hall_settings"]
+    settings = runtime().settings
     return render_template("index.html", halls=settings.halls)
 
 
@@ -23,7 +25,7 @@ _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 def ticket_page(token: str):
     """The citizen's phone page for one ticket (the QR on the ticket opens it); no personal data."""
     from hall_server.domain.errors import DomainError
-    app = current_app.extensions["hall"]
+    app = runtime().hall
     ticket = None
     if 16 <= len(token) <= 64 and set(token) <= _TOKEN_CHARS:
         try:
@@ -51,7 +53,7 @@ def inquiry_page():
     The hall comes from ?hall= (default: the only hall); ?file= prefills the number (the phone
     ticket page links here with it).
     """
-    settings = current_app.extensions["hall_settings"]
+    settings = runtime().settings
     raw_file = (request.args.get("file") or "").strip()
     prefill = raw_file if len(raw_file) <= 16 and set(raw_file) <= _FILE_CHARS else ""
     code = (request.args.get("hall") or "").strip()
@@ -76,6 +78,16 @@ VENDOR = {
     "chart.umd.min.js": ("chart.js", "dist/chart.umd.min.js"),
 }
 
+# The pages' one typeface, "Hall Sans" in static/fonts.css: Noto Sans Arabic for Arabic script,
+# Noto Sans for Latin, both variable (every weight in one file), from the fontsource npm packages.
+FONTS = {
+    "arabic.woff2": ("@fontsource-variable/noto-sans-arabic", "files/noto-sans-arabic-arabic-wght-normal.woff2"),
+    "symbols.woff2": ("@fontsource-variable/noto-sans-arabic", "files/noto-sans-arabic-symbols-wght-normal.woff2"),
+    "math.woff2": ("@fontsource-variable/noto-sans-arabic", "files/noto-sans-arabic-math-wght-normal.woff2"),
+    "latin.woff2": ("@fontsource-variable/noto-sans", "files/noto-sans-latin-wght-normal.woff2"),
+    "latin-ext.woff2": ("@fontsource-variable/noto-sans", "files/noto-sans-latin-ext-wght-normal.woff2"),
+}
+
 
 @bp.get("/static/vendor/<name>")
 def vendor(name: str):
@@ -85,3 +97,13 @@ def vendor(name: str):
     package, path = VENDOR[name]
     root = Path(current_app.root_path).parent / "node_modules" / package
     return send_from_directory(root, path, max_age=86400)
+
+
+@bp.get("/static/vendor/fonts/<name>")
+def vendor_font(name: str):
+    """The pages' web fonts, from the npm packages installed at setup (package.json), never committed."""
+    if name not in FONTS:
+        abort(404)
+    package, path = FONTS[name]
+    root = Path(current_app.root_path).parent / "node_modules" / package
+    return send_from_directory(root, path, max_age=7 * 86400)

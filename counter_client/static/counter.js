@@ -118,6 +118,31 @@
       "err.not_a_submission": "الملفات تُفتح لطلبات التقديم فقط، لا للسداد أو الاستعلام.",
       "err.unknown_file": "لا يوجد ملف بهذا الرقم.", "err.invalid_file_number": "رقم الملف غير صحيح.",
       "err.file_closed": "الملف مغلق (سُلِّم أو رُفض).",
+      // every other code the API can answer with (api.py, application/*, werkzeug's HTTP errors)
+      "err.domain_error": "لا يمكن تنفيذ هذا الإجراء الآن.", "err.not_waiting": "التذكرة لم تعد في الانتظار.",
+      "err.same_service": "التذكرة تنتظر هذه الخدمة بالفعل.", "err.invalid_priority": "نوع الأولوية غير معروف.",
+      "err.invalid_phone": "رقم الموبايل غير صحيح.", "err.invalid_json": "طلب غير صالح.",
+      "err.invalid_date": "تاريخ غير صحيح.", "err.invalid_range": "الفترة غير صحيحة.",
+      "err.invalid_format": "صيغة غير معروفة.", "err.invalid_status": "حالة غير معروفة.",
+      "err.invalid_department": "الإدارة غير صحيحة.", "err.same_department": "الملف في هذه الإدارة بالفعل.",
+      "err.invalid_last4": "اكتب آخر أربعة أرقام من الرقم القومي أو الموبايل.",
+      "err.too_many_attempts": "محاولات خاطئة كثيرة؛ أعد المحاولة بعد قليل.",
+      "err.idempotency_mismatch": "تعارض في الطلب؛ أعد المحاولة.", "err.invalid_idempotency_key": "طلب غير صالح.",
+      "err.invalid_role": "الدور غير صحيح.", "err.invalid_username": "اسم المستخدم غير صحيح.",
+      "err.weak_password": "كلمة المرور ضعيفة.", "err.user_exists": "اسم المستخدم مستخدم بالفعل.",
+      "err.invalid_device_name": "اسم الجهاز غير صحيح.", "err.tickets_waiting": "ما زالت هناك تذاكر في الانتظار.",
+      "err.method_not_allowed": "طلب غير صالح.", "err.unsupported_media_type": "طلب غير صالح.",
+      "err.request_entity_too_large": "البيانات المرسلة أكبر من المسموح.",
+      "err.too_many_requests": "طلبات كثيرة في وقت قصير؛ انتظر قليلًا ثم أعد المحاولة.",
+      "err.internal_server_error": "خطأ في الخادم (تم تسجيله).",
+      "err.service_unavailable": "الخادم غير متاح الآن. أعد المحاولة بعد قليل.",
+      "err.bad_gateway": "الخادم غير متاح الآن. أعد المحاولة بعد قليل.",
+      "err.gateway_timeout": "الخادم غير متاح الآن. أعد المحاولة بعد قليل.",
+      "err.client_error": "حدث خطأ في الصفحة. أعد تحميلها ثم حاول مرة أخرى.",
+      "err.server_unavailable": "الخادم غير متاح الآن. أعد المحاولة بعد قليل.",
+      "err.ref": "مرجع للدعم الفني: {c}", "err.no_such_ticket": "لا توجد تذكرة بهذا الرقم اليوم.",
+      "act.noshow_confirm": "اضغط X مرة أخرى للتأكيد",
+      "n.noshow_confirm": "لم تبلغ حد إعادة النداء ({r}): اضغط X مرة أخرى خلال {s} ثوانٍ لتسجيل «لم يحضر».",
     },
     en: {
       "app.title": "Counter", "hdr.window": "Window",
@@ -222,6 +247,30 @@
       "err.not_a_submission": "Files are opened for submissions, not for payments or inquiries.",
       "err.unknown_file": "No file with this number.", "err.invalid_file_number": "Not a file number.",
       "err.file_closed": "The file is closed (delivered or rejected).",
+      "err.domain_error": "That cannot be done now.", "err.not_waiting": "The ticket is no longer waiting.",
+      "err.same_service": "The ticket already waits for that service.", "err.invalid_priority": "Unknown priority.",
+      "err.invalid_phone": "Not a valid mobile number.", "err.invalid_json": "Bad request.",
+      "err.invalid_date": "Invalid date.", "err.invalid_range": "Invalid range.",
+      "err.invalid_format": "Unknown format.", "err.invalid_status": "Unknown status.",
+      "err.invalid_department": "Invalid department.", "err.same_department": "The file is already in that department.",
+      "err.invalid_last4": "Give the last four digits of the national ID or the mobile.",
+      "err.too_many_attempts": "Too many wrong attempts; try again later.",
+      "err.idempotency_mismatch": "Conflicting request; try again.", "err.invalid_idempotency_key": "Bad request.",
+      "err.invalid_role": "Invalid role.", "err.invalid_username": "Invalid username.",
+      "err.weak_password": "The password is too weak.", "err.user_exists": "That username is taken.",
+      "err.invalid_device_name": "Invalid device name.", "err.tickets_waiting": "Tickets are still waiting.",
+      "err.method_not_allowed": "Bad request.", "err.unsupported_media_type": "Bad request.",
+      "err.request_entity_too_large": "The data sent is too large.",
+      "err.too_many_requests": "Too many requests at once; wait a moment and try again.",
+      "err.internal_server_error": "Server error (it has been logged).",
+      "err.service_unavailable": "The server is unavailable. Try again shortly.",
+      "err.bad_gateway": "The server is unavailable. Try again shortly.",
+      "err.gateway_timeout": "The server is unavailable. Try again shortly.",
+      "err.client_error": "Something went wrong on this page. Reload it and try again.",
+      "err.server_unavailable": "The server is unavailable. Try again shortly.",
+      "err.ref": "Reference for support: {c}", "err.no_such_ticket": "No ticket with this number today.",
+      "act.noshow_confirm": "Press X again to confirm",
+      "n.noshow_confirm": "Recall limit not reached ({r}): press X again within {s} seconds to mark a no-show.",
     },
   };
 
@@ -324,15 +373,23 @@
   function ApiError(status, code, message) {
     this.status = status; this.code = code; this.message = message;
   }
+  // A clerk reads words, never a code: every code the API answers with has its sentence, and an
+  // unknown one gets a general sentence. The code and the server's own words stay out of sight, in
+  // the banner's tooltip and data-code, for whoever supports the hall.
   function errorText(err) {
-    var key = "err." + err.code;
-    return STR.ar[key] ? t(key) : t("err.generic");
+    var code = (err && err.code) || "";
+    var key = "err." + code;
+    if (STR.ar[key]) return t(key);
+    if (/^http_5\d\d$/.test(code)) return t("err.server_unavailable");
+    return t("err.generic");
   }
   function showError(err) {
+    var banner = $("banner");
     $("banner-text").textContent = errorText(err);
-    $("banner-code").textContent = err.code + (err.status ? " · " + err.status : "");
-    $("banner-detail").textContent = err.message || "";
-    $("banner").hidden = false;
+    banner.dataset.code = err.code || "";
+    banner.title = t("err.ref", {c: (err.code || "?") + (err.status ? " " + err.status : "")}) +
+      (err.message ? " — " + err.message : "");
+    banner.hidden = false;
   }
   function hideError() { $("banner").hidden = true; }
   var noticeTimer = null;
@@ -686,6 +743,7 @@
       $("current-file").hidden = !c.request_file;
       $("current-file-number").textContent = c.request_file || "";
     }
+    if (noshowArm.id !== null && (!c || c.id !== noshowArm.id)) disarmNoshow();
     var rc = $("recall-count");
     rc.textContent = c && S.recallLimit !== null ? "(" + c.recall_count + "/" + S.recallLimit + ")" : "";
     var atLimit = c && S.recallLimit !== null && c.recall_count >= S.recallLimit;
@@ -845,12 +903,47 @@
 
   // A fast typist presses S then C before the server has answered S: keep the last key pressed
   // meanwhile and run it once the screen is fresh, if it is still allowed then.
+  // X (no-show) before the recall limit is reached needs a second press within NOSHOW_CONFIRM_MS:
+  // one stray key must not send away a citizen who was called once and is walking up. At the limit
+  // the citizen has had every recall: one press does it.
+  var NOSHOW_CONFIRM_MS = 4000;
+  var noshowArm = {id: null, timer: null};
+  function noshowNeedsConfirm(c) {
+    return !(S.recallLimit !== null && c.recall_count >= S.recallLimit);
+  }
+  function disarmNoshow() {
+    clearTimeout(noshowArm.timer);
+    noshowArm.id = null;
+    var b = document.querySelector('#actions [data-action="noshow"]');
+    if (b) {
+      b.classList.remove("armed");
+      b.querySelector("[data-i18n]").textContent = t("act.noshow");
+    }
+  }
+  function armNoshow(c) {
+    disarmNoshow();
+    noshowArm.id = c.id;
+    noshowArm.timer = setTimeout(disarmNoshow, NOSHOW_CONFIRM_MS);
+    var b = document.querySelector('#actions [data-action="noshow"]');
+    b.classList.add("armed");
+    b.querySelector("[data-i18n]").textContent = t("act.noshow_confirm");
+    notice(t("n.noshow_confirm", {r: c.recall_count + (S.recallLimit !== null ? " / " + S.recallLimit : ""),
+                                  s: NOSHOW_CONFIRM_MS / 1000}));
+  }
+
   function trigger(name) {
     var v = S.view;
     if (S.busy) { S.pending = name; return; }
     if (!v) return;
     var a = ACTIONS[name];
     if (!a.ok(v, v.current)) { notice(t("n.unavailable")); return; }
+    if (name === "noshow") {
+      var armed = noshowArm.id === v.current.id;
+      if (!armed && noshowNeedsConfirm(v.current)) { armNoshow(v.current); return; }
+      disarmNoshow();
+      return act(name);
+    }
+    if (noshowArm.id !== null) disarmNoshow();   // any other action cancels a half-given no-show
     if (name === "complete") return openComplete();
     if (name === "transfer") return openTransfer();
     if (name === "call") return openCall("");
@@ -957,7 +1050,8 @@
       li.setAttribute("aria-selected", i === matchIndex ? "true" : "false");
       li.appendChild(el("span", "svc-prefix", s.prefix));
       li.appendChild(el("span", "svc-name", s.name[S.lang]));
-      li.appendChild(el("span", "svc-other", s.name[S.lang === "ar" ? "en" : "ar"]));
+      var other = li.appendChild(el("span", "svc-other", s.name[S.lang === "ar" ? "en" : "ar"]));
+      other.lang = S.lang === "ar" ? "en" : "ar";   // the other language's name, to search by either
       if (s.waiting) li.appendChild(el("span", "svc-waiting", t("dlg.waiting", {n: s.waiting})));
       li.addEventListener("mousedown", function (e) { e.preventDefault(); matchIndex = i; submitTransfer(); });
       list.appendChild(li);
@@ -1025,7 +1119,8 @@
     }
     var res = await callSpecific(ref, reason || null);
     if (res.ok) { closeDialog(dlg); return; }
-    dialogError(dlg, errorText(res.err) + " (" + res.err.code + ")");
+    dialogError(dlg, res.err.code === "not_found" ? t("err.no_such_ticket") : errorText(res.err));
+    dlg.querySelector(".form-error").dataset.code = res.err.code || "";
     if (res.err.code === "reason_required") $("call-reason").focus();
   }
 
@@ -1049,6 +1144,10 @@
 
   // A file number inside Arabic text: without isolation the bidi rules show 2026-000001 as 000001-2026.
   function ltr(text) { return "\u2066" + text + "\u2069"; }
+  // The server masks digits with a dot, which passes for the Eastern zero (٠): every masked
+  // number on the page shows a star instead.
+  var MASK = "*";
+  function masked(text) { return String(text || "").replace(/[\u2022\u25CF\u00B7]/g, MASK); }
   function filesPath(suffix) { return "/halls/" + encodeURIComponent(HALL) + "/files" + (suffix || ""); }
   function westernDigits(text) {
     return String(text || "").replace(/[٠-٩]/g, function (d) { return "٠١٢٣٤٥٦٧٨٩".indexOf(d); })
@@ -1211,7 +1310,8 @@
       await refreshWindow();
     } catch (err) {
       if (err.status === 401) { fail(err); return; }
-      errBox.textContent = errorText(err) + " (" + err.code + ")";
+      errBox.textContent = errorText(err);
+      errBox.dataset.code = err.code || "";
       var f = fieldFor(err.code);
       if (f) { f.focus(); f.select(); }
     } finally {
@@ -1231,7 +1331,7 @@
     } catch (err) {
       if (err.status === 401) { fail(err); return; }
       if (F.key !== key || F.version !== version) return;
-      F.fileError = errorText(err) + " (" + err.code + ")";
+      F.fileError = errorText(err);
     }
     paintFile();
   }
@@ -1253,13 +1353,13 @@
     $("fp-due").textContent = fmtDate(f.due_date);
     $("fp-department").textContent = departmentName(f.department);
     $("fp-citizen").textContent = f.citizen_name;
-    $("fp-nid-value").textContent = F.revealed || f.national_id;
+    $("fp-nid-value").textContent = F.revealed || masked(f.national_id);
     $("fp-nid-value").classList.toggle("revealed", !!F.revealed);
     $("fp-reveal").textContent = t(F.revealed ? "fp.hide" : "fp.reveal");
     $("fp-reveal").setAttribute("aria-pressed", F.revealed ? "true" : "false");
     $("fp-reveal-note").textContent = F.revealed ? t("fp.revealed", {t: fmtTime(F.revealedAt)}) : t("fp.reveal_hint");
     $("fp-reveal-note").classList.toggle("recorded", !!F.revealed);
-    $("fp-mobile-value").textContent = f.mobile || "—";
+    $("fp-mobile-value").textContent = f.mobile ? masked(f.mobile) : "—";
     var reason = $("fp-reason");
     reason.hidden = !(f.reason && (f.status === "needs_documents" || f.status === "rejected"));
     reason.textContent = reason.hidden ? "" : t(f.status === "rejected" ? "fp.reason_rejected" : "fp.reason_needs", {r: f.reason});
@@ -1304,7 +1404,8 @@
       $("screen-work").focus();
     } catch (err) {
       if (err.status === 401) { fail(err); return; }
-      errBox.textContent = errorText(err) + " (" + err.code + ")";
+      errBox.textContent = errorText(err);
+      errBox.dataset.code = err.code || "";
     } finally { F.busy = false; }
   }
 
@@ -1321,7 +1422,7 @@
       $("screen-work").focus();
     } catch (err) {
       if (err.status === 401) { fail(err); return; }
-      $("fp-file-error").textContent = errorText(err) + " (" + err.code + ")";
+      $("fp-file-error").textContent = errorText(err);
     } finally { F.busy = false; }
   }
 
@@ -1341,7 +1442,7 @@
       paintFile();
     } catch (err) {
       if (err.status === 401) { fail(err); return; }
-      $("fp-file-error").textContent = errorText(err) + " (" + err.code + ")";
+      $("fp-file-error").textContent = errorText(err);
     } finally { F.busy = false; }
   }
   function resetFilePanel() {

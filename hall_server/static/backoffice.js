@@ -6,6 +6,10 @@
 (function () {
   "use strict";
 
+  // The server masks digits with a dot, which passes for the Eastern zero (٠): masked numbers show
+  // a star, as on every page.
+  function masked(text) { return String(text || "").replace(/[\u2022\u25CF\u00B7]/g, "*"); }
+
   var API = "/api/v1";
   var HALL = document.body.dataset.hall;
   var TZ = document.body.dataset.timezone || "Africa/Cairo";
@@ -478,13 +482,13 @@
     $("d-due").textContent = fmtDate(f.due_date);
     $("d-citizen").textContent = f.citizen_name;
     $("d-received").textContent = fmtDateTime(f.received_at);
-    $("d-nid").textContent = S.revealed || f.national_id;
+    $("d-nid").textContent = S.revealed || masked(f.national_id);
     $("d-nid").classList.toggle("revealed", !!S.revealed);
     $("d-reveal").textContent = t(S.revealed ? "d.hide" : "d.reveal");
     $("d-reveal").setAttribute("aria-pressed", S.revealed ? "true" : "false");
     $("d-reveal-note").textContent = S.revealed ? t("d.revealed", {t: fmtTime(S.revealedAt)}) : t("d.reveal_hint");
     $("d-reveal-note").classList.toggle("recorded", !!S.revealed);
-    $("d-mobile").textContent = f.mobile || "—";
+    $("d-mobile").textContent = f.mobile ? masked(f.mobile) : "—";
     $("d-fee").textContent = f.fee ? t("d.fee_value", {f: f.fee}) : "—";
     var reason = $("d-reason");
     reason.hidden = !(f.reason && (f.status === "needs_documents" || f.status === "rejected"));

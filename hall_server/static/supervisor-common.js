@@ -27,6 +27,14 @@
       "err.invalid_field": "قيمة غير صحيحة.", "err.missing_field": "حقل مطلوب ناقص.",
       "err.invalid_date": "تاريخ غير صحيح.", "err.invalid_range": "الفترة غير صحيحة (حتى سنة وشهر).",
       "err.not_found": "غير موجود.", "err.internal": "خطأ في الخادم (تم تسجيله).",
+      "err.domain_error": "لا يمكن تنفيذ هذا الإجراء الآن.", "err.conflict": "تغيرت البيانات في الأثناء؛ أعد المحاولة.",
+      "err.not_signed_in": "لا يوجد موظف على هذا الشباك.", "err.window_not_open": "الشباك ليس مفتوحًا.",
+      "err.window_taken": "الشباك مشغول بموظف آخر.", "err.no_current_ticket": "لا توجد تذكرة حالية على الشباك.",
+      "err.invalid_json": "طلب غير صالح.", "err.invalid_format": "صيغة غير معروفة.",
+      "err.bad_request": "طلب غير صالح.", "err.method_not_allowed": "طلب غير صالح.",
+      "err.too_many_requests": "طلبات كثيرة في وقت قصير؛ انتظر قليلًا.",
+      "err.internal_server_error": "خطأ في الخادم (تم تسجيله).", "err.service_unavailable": "الخادم غير متاح الآن.",
+      "err.server_unavailable": "الخادم غير متاح الآن.", "err.ref": "مرجع للدعم الفني: {c}",
       "state.open": "مفتوح", "state.paused": "استراحة", "state.closed": "مغلق",
       "status.called": "نُودي", "status.serving": "قيد الخدمة",
       "unit.min": "د", "none": "—",
@@ -49,6 +57,14 @@
       "err.invalid_field": "Invalid value.", "err.missing_field": "A required field is missing.",
       "err.invalid_date": "Invalid date.", "err.invalid_range": "Invalid range (at most 400 days).",
       "err.not_found": "Not found.", "err.internal": "Server error (logged).",
+      "err.domain_error": "That cannot be done now.", "err.conflict": "The data changed meanwhile; try again.",
+      "err.not_signed_in": "No clerk is signed in at this window.", "err.window_not_open": "The window is not open.",
+      "err.window_taken": "Another clerk holds the window.", "err.no_current_ticket": "The window has no current ticket.",
+      "err.invalid_json": "Bad request.", "err.invalid_format": "Unknown format.",
+      "err.bad_request": "Bad request.", "err.method_not_allowed": "Bad request.",
+      "err.too_many_requests": "Too many requests at once; wait a moment.",
+      "err.internal_server_error": "Server error (logged).", "err.service_unavailable": "The server is unavailable.",
+      "err.server_unavailable": "The server is unavailable.", "err.ref": "Reference for support: {c}",
       "state.open": "Open", "state.paused": "On break", "state.closed": "Closed",
       "status.called": "Called", "status.serving": "Serving",
       "unit.min": "min", "none": "—",
@@ -160,16 +176,20 @@
     clearTimeout(noticeTimer);
     noticeTimer = setTimeout(function () { el.classList.remove("shown"); }, 2600);
   };
+  // Words for every code; an unknown code gets the general sentence, never the code itself nor the
+  // server's English message (both stay in the banner's tooltip and data-code, for support).
   Sup.errorText = function (err) {
-    var key = "err." + (err && err.code ? err.code : "generic");
-    var text = Sup.STR[Sup.lang][key] ? Sup.t(key) : (err && err.message) || Sup.t("err.generic");
-    return text;
+    var code = err && err.code ? err.code : "generic";
+    if (Sup.STR[Sup.lang]["err." + code]) return Sup.t("err." + code);
+    if (/^http_5\d\d$/.test(code)) return Sup.t("err.server_unavailable");
+    return Sup.t("err.generic");
   };
   Sup.showError = function (err) {
     var b = document.getElementById("banner");
     if (!b) { Sup.notice(Sup.errorText(err)); return; }
     document.getElementById("banner-text").textContent = Sup.errorText(err);
-    document.getElementById("banner-code").textContent = (err && err.code) || "";
+    b.dataset.code = (err && err.code) || "";
+    b.title = Sup.t("err.ref", {c: (err && err.code) || "?"}) + (err && err.message ? " — " + err.message : "");
     b.hidden = false;
   };
   Sup.clearError = function () {
@@ -296,13 +316,20 @@
   Sup.chartDefaults = function () {
     if (!global.Chart) return;
     var C = global.Chart;
-    C.defaults.font.family = '"Noto Naskh Arabic", "Amiri", "DejaVu Sans", sans-serif';
+    C.defaults.font.family = getComputedStyle(document.documentElement).getPropertyValue("--hall-font").trim() ||
+      '"Hall Sans", sans-serif';  // the page's own served family (fonts.css), never a serif fallback
     C.defaults.font.size = 13;
     C.defaults.color = "#1b2733";
     C.defaults.animation = false;  // printing and screenshots see the final chart at once
     C.defaults.maintainAspectRatio = false;
     C.defaults.locale = "en-GB";  // Western digits on screens, as in the tables (DOMAIN.md)
     C.defaults.layout = {padding: {left: 12, right: 12, top: 4, bottom: 4}};  // edge labels are not cut
+    if (document.fonts && document.fonts.ready) {
+      // a canvas draws with whatever font is there: draw again once the page's own face has loaded
+      document.fonts.ready.then(function () {
+        Object.values(C.instances || {}).forEach(function (chart) { chart.update("none"); });
+      });
+    }
   };
   // Options that follow the page's direction: in Arabic the first category sits on the right.
   Sup.chartDir = function (opts) {

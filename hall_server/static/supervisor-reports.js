@@ -22,6 +22,7 @@
       "chart.waits": "الانتظار حسب الساعة (دقائق)", "chart.waits_days": "الانتظار حسب اليوم (دقائق)",
       "chart.services": "الخدمات: صدر وخُدم", "chart.avg": "المتوسط", "chart.p90": "المئين 90",
       "chart.target": "الهدف", "chart.tickets": "تذاكر", "chart.minutes": "دقائق",
+      "chart.other": "خدمات أخرى ({n})", "chart.services_top": "الخدمات: صدر وخُدم (أكثر {n} خدمة، والباقي معًا)",
       "tbl.service": "حسب الخدمة", "tbl.window": "حسب الشباك", "tbl.clerk": "حسب الموظف", "tbl.hour": "حسب الساعة",
       "tbl.day": "حسب اليوم", "tbl.files": "ملفات الطلبات", "col.key": "", "col.service": "الخدمة",
       "col.window": "الشباك", "col.clerk": "الموظف", "col.hour": "الساعة", "col.day": "اليوم",
@@ -46,6 +47,7 @@
       "chart.waits": "Wait by hour (minutes)", "chart.waits_days": "Wait by day (minutes)",
       "chart.services": "Services: issued and served", "chart.avg": "Average", "chart.p90": "90th percentile",
       "chart.target": "Target", "chart.tickets": "tickets", "chart.minutes": "minutes",
+      "chart.other": "Other services ({n})", "chart.services_top": "Services: issued and served (top {n}, the rest together)",
       "tbl.service": "By service", "tbl.window": "By window", "tbl.clerk": "By clerk", "tbl.hour": "By hour",
       "tbl.day": "By day", "tbl.files": "Request files", "col.key": "", "col.service": "Service",
       "col.window": "Window", "col.clerk": "Clerk", "col.hour": "Hour", "col.day": "Day",
@@ -58,6 +60,17 @@
       "rep.defs": "Wait: from issue (or transfer) to the call. 90th percentile by nearest rank (always an observed wait). Within target: a wait of at most the target. Service time: from start (or the call) to completion. Files completed: reached ready or rejected; late: completed after the due date, or still open past it.",
     },
   });
+
+  var TOP_SERVICES = 12;
+
+  // A long service name on two lines (Chart.js draws an array as lines), cut at a space.
+  function wrapLabel(text, max) {
+    if (text.length <= max) return text;
+    var cut = text.lastIndexOf(" ", max);
+    if (cut < max / 2) cut = max;
+    var second = text.slice(cut).trim();
+    return [text.slice(0, cut).trim(), second.length > max ? second.slice(0, max - 1) + "…" : second];
+  }
 
   var COLORS = {brand: "#1d5c96", brand2: "#12355b", ok: "#1c7c46", warn: "#b26a00", bad: "#b42318", grey: "#9aa7b5"};
   var state = {period: "day", from: null, to: null, data: null, charts: {}, request: 0};
@@ -218,20 +231,36 @@
        borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5}]},
       options: Sup.chartDir({scales: axes(Sup.t("chart.minutes"))})});
 
-    var svc = r.by_service.slice().sort(function (a, b) { return (b.issued || 0) - (a.issued || 0); }).slice(0, 15);
+    // A hall has some 60 services: the busiest TOP_SERVICES each get a bar, the rest share one
+    // ("other services"), so every label stays readable; the table below lists them all.
+    var ranked = r.by_service.slice().sort(function (a, b) {
+      return (b.issued || 0) - (a.issued || 0) || (b.served || 0) - (a.served || 0);
+    });
+    var svc = ranked.slice(0, TOP_SERVICES);
+    var rest = ranked.slice(TOP_SERVICES);
+    if (rest.length) {
+      var sum = function (k) { return rest.reduce(function (a, x) { return a + (x[k] || 0); }, 0); };
+      svc.push({name: {ar: Sup.STR.ar["chart.other"].replace("{n}", rest.length),
+                       en: Sup.STR.en["chart.other"].replace("{n}", rest.length)},
+                issued: sum("issued"), served: sum("served"), other: true});
+    }
+    var title = document.getElementById("chart-services-title");
+    if (title) title.textContent = rest.length ? Sup.t("chart.services_top", {n: TOP_SERVICES}) : Sup.t("chart.services");
+    var box = document.getElementById("chart-services").parentNode;
+    box.style.height = Math.max(18, svc.length * 2.1 + 4) + "rem";   // a bar and its label per row, always
     chart("chart-services", {type: "bar", data: {
-      labels: svc.map(function (s) { return Sup.name(s.name); }),
+      labels: svc.map(function (s) { return wrapLabel(Sup.name(s.name), 34); }),
       datasets: [{label: Sup.t("k.issued"), data: svc.map(function (s) { return s.issued; }), backgroundColor: COLORS.grey,
                   maxBarThickness: 18},
                  {label: Sup.t("k.served"), data: svc.map(function (s) { return s.served; }), backgroundColor: COLORS.ok,
                   maxBarThickness: 18}]},
       options: Sup.chartDir({indexAxis: "y", scales: {
         x: {reverse: rtl(), beginAtZero: true, ticks: {precision: 0}},
-        y: {position: rtl() ? "right" : "left", grid: {display: false}}}})});
+        y: {position: rtl() ? "right" : "left", grid: {display: false}, ticks: {autoSkip: false}}}})});
 
     figuresTable("tbl-service", "col.service", r.by_service, function (x) { return Sup.esc(Sup.name(x.name)); }, t);
     figuresTable("tbl-window", "col.window", r.by_window, function (x) { return '<span class="win-num">' + x.key + "</span>"; });
-    figuresTable("tbl-clerk", "col.clerk", r.by_clerk, function (x) { return Sup.esc(x.name); });
+    figuresTable("tbl-clerk", "col.clerk", r.by_clerk, function (x) { return '<span class="user-name">' + Sup.esc(x.name) + "</span>"; });
     figuresTable("tbl-hour", "col.hour", r.by_hour, function (x) {
       return '<span class="ltr mono">' + String(x.key).padStart(2, "0") + ":00</span>";
     });

@@ -41,6 +41,18 @@
       "dlg.move": "نقل",
       "n.window": "الشباك {w}: {s}", "n.services": "تم حفظ خدمات الشباك {w}.", "n.moved": "نُقلت {t} إلى «{s}».",
       "n.board": "تم نشر الرسالة على الشاشات.", "n.board_cleared": "تم مسح رسالة الشاشات.",
+      // devices: the server reports codes (role, status) and English details; the page says them in words
+      "role.kiosk": "كشك", "role.board": "شاشة عرض", "role.printer": "طابعة", "role.announcer": "جهاز النداء الصوتي",
+      "role.tts": "النطق الآلي في الخادم", "role.other": "جهاز",
+      "dstatus.online": "متصل", "dstatus.offline": "غير متصل", "dstatus.paper_out": "نفد الورق",
+      "dstatus.error": "عطل في الجهاز", "dstatus.tts_failed": "تعذّر النطق الآلي",
+      "dstatus.fetch_failed": "تعذّر تنزيل صوت النداء", "dstatus.other": "مشكلة في الجهاز",
+      "ddetail.disconnected": "انقطع الاتصال", "ddetail.waiting_print": "بانتظار طباعة {t}",
+      "ddetail.speech_back": "عاد النطق الآلي", "ddetail.audio_back": "عاد تنزيل صوت النداء",
+      "ddetail.chime_only": "النداء بالجرس فقط", "ddetail.audio_download": "تعذّر تنزيل صوت النداء",
+      "ddetail.cannot_connect": "تعذّر الاتصال بالطابعة", "ddetail.dropped": "انقطع الاتصال أثناء الطباعة",
+      "ddetail.expired": "لم تعد الطابعة في الوقت", "ddetail.technical": "تفاصيل فنية",
+      "alert.device_offline": "الجهاز {d} غير متصل", "alert.device_problem": "الجهاز {d}: {s}",
     },
     en: {
       "live.title": "Supervisor",
@@ -72,6 +84,17 @@
       "dlg.move": "Move",
       "n.window": "Window {w}: {s}", "n.services": "Window {w} services saved.", "n.moved": "{t} moved to “{s}”.",
       "n.board": "Message published on the boards.", "n.board_cleared": "Board message cleared.",
+      "role.kiosk": "kiosk", "role.board": "display board", "role.printer": "printer", "role.announcer": "announcer",
+      "role.tts": "server speech", "role.other": "device",
+      "dstatus.online": "online", "dstatus.offline": "offline", "dstatus.paper_out": "out of paper",
+      "dstatus.error": "device fault", "dstatus.tts_failed": "speech failed",
+      "dstatus.fetch_failed": "cannot download call audio", "dstatus.other": "device problem",
+      "ddetail.disconnected": "connection lost", "ddetail.waiting_print": "waiting to print {t}",
+      "ddetail.speech_back": "speech is back", "ddetail.audio_back": "call audio downloads again",
+      "ddetail.chime_only": "calls with the chime only", "ddetail.audio_download": "cannot download call audio",
+      "ddetail.cannot_connect": "cannot reach the printer", "ddetail.dropped": "the printer dropped the job",
+      "ddetail.expired": "the printer did not come back in time", "ddetail.technical": "technical details",
+      "alert.device_offline": "Device {d} is offline", "alert.device_problem": "Device {d}: {s}",
     },
   });
 
@@ -231,7 +254,47 @@
     tick();
   }
 
-  function alertText(a) { return Sup.lang === "ar" ? a.message_ar : a.message_en; }
+  // ----- devices: codes from the server, words on the page -------------------------------------
+  function roleText(role) { return Sup.t(Sup.STR.ar["role." + role] ? "role." + role : "role.other"); }
+  function statusText(status) { return Sup.t(Sup.STR.ar["dstatus." + status] ? "dstatus." + status : "dstatus.other"); }
+  // The known details in words; anything else is a technical text for support, shown as such in
+  // Arabic (the text itself in the tooltip) and as it is in English.
+  var DETAILS = [
+    [/^disconnected$/i, "ddetail.disconnected"], [/^waiting to print (\S+)/i, "ddetail.waiting_print"],
+    [/^speech is back/i, "ddetail.speech_back"], [/^call audio downloads again/i, "ddetail.audio_back"],
+    [/chime only/i, "ddetail.chime_only"], [/cannot download call audio/i, "ddetail.audio_download"],
+    [/dropped the job/i, "ddetail.dropped"], [/cannot connect|refused|timed? ?out|unreachable/i, "ddetail.cannot_connect"],
+    [/did not come back in time/i, "ddetail.expired"]];
+  function detailHtml(detail, status) {
+    if (!detail) return "";
+    for (var i = 0; i < DETAILS.length; i++) {
+      var m = DETAILS[i][0].exec(detail);
+      if (m) {
+        if (status && Sup.t(DETAILS[i][1]) === statusText(status)) return "";   // says the status again
+        return Sup.esc(Sup.t(DETAILS[i][1])).replace("{t}", m[1] ? '<bdi class="ltr">' + Sup.esc(m[1]) + "</bdi>" : "");
+      }
+    }
+    if (Sup.lang === "en") return Sup.esc(detail);
+    return '<span class="technical" title="' + Sup.esc(detail) + '">' + Sup.esc(Sup.t("ddetail.technical")) + "</span>";
+  }
+  function deviceName(name) { return '<bdi class="ltr mono dev-name">' + Sup.esc(name) + "</bdi>"; }
+  // A device alert's text, rebuilt from what it is about (the server's sentences carry the raw
+  // status and detail): "Device NAME is offline (DETAIL)" / "Device NAME: STATUS (DETAIL)".
+  function deviceAlertHtml(a) {
+    var m = /^Device (.+?)(?: is offline|: (\S+))(?: \((.*)\))?$/.exec(a.message_en || "");
+    if (!m) return null;
+    var text = Sup.esc(Sup.t(m[2] ? "alert.device_problem" : "alert.device_offline"))
+      .replace("{d}", deviceName(m[1])).replace("{s}", Sup.esc(m[2] ? statusText(m[2]) : ""));
+    var detail = detailHtml(m[3] || "", m[2] || "offline");
+    return text + (detail ? " — " + detail : "");
+  }
+  function alertHtml(a) {
+    if (a.code === "device_offline" || a.code === "device_problem") {
+      var html = deviceAlertHtml(a);
+      if (html !== null) return html;
+    }
+    return Sup.esc(Sup.lang === "ar" ? a.message_ar : a.message_en);
+  }
 
   function renderAlerts() {
     var a = state.alerts;
@@ -239,15 +302,16 @@
     document.getElementById("alerts-at").textContent = Sup.t("alerts.at", {t: Sup.fmtTime(a.at)});
     document.getElementById("alerts-ok").hidden = a.active.length > 0;
     document.getElementById("alert-list").innerHTML = a.active.map(function (x) {
-      return '<li class="alert" data-code="' + Sup.esc(x.code) + '" data-severity="' + Sup.esc(x.severity) + '">' +
-        '<div class="a-msg">' + Sup.esc(alertText(x)) + "</div>" +
+      return '<li class="alert" data-code="' + Sup.esc(x.code) + '" data-subject="' + Sup.esc(x.subject || "") +
+        '" data-severity="' + Sup.esc(x.severity) + '">' +
+        '<div class="a-msg">' + alertHtml(x) + "</div>" +
         '<div class="a-meta">' + Sup.esc(Sup.t("alerts.since")).replace("{t}", "<bdi>" +
           Sup.esc(Sup.fmtWhen(x.since || x.raised_at)) + "</bdi>") + "</div></li>";
     }).join("");
     var hist = a.history.slice(0, 40).map(function (h) {
       return '<li data-change="' + h.change + '" data-code="' + Sup.esc(h.code) + '"><span class="ltr mono">' +
         Sup.fmtTime(h.at) + '</span><span class="h-change" data-change="' + h.change + '">' +
-        Sup.esc(Sup.t("alerts." + h.change)) + "</span><span>" + Sup.esc(alertText(h)) + "</span></li>";
+        Sup.esc(Sup.t("alerts." + h.change)) + "</span><span>" + alertHtml(h) + "</span></li>";
     });
     document.getElementById("alert-history").innerHTML = hist.length ? hist.join("")
       : '<li class="muted">' + Sup.esc(Sup.t("alerts.no_history")) + "</li>";
@@ -258,9 +322,11 @@
     var devs = (state.alerts && state.alerts.devices) || [];
     document.getElementById("dev-none").hidden = devs.length > 0;
     document.getElementById("dev-list").innerHTML = devs.map(function (d) {
-      return '<li data-status="' + Sup.esc(d.status) + '"><span class="dot"></span><span class="ltr mono">' +
-        Sup.esc(d.device) + '</span><span class="muted">' + Sup.esc(d.role) + '</span><b class="ltr">' +
-        Sup.esc(d.status) + "</b>" + (d.detail ? '<span class="muted">' + Sup.esc(d.detail) + "</span>" : "") + "</li>";
+      var detail = detailHtml(d.detail, d.status);
+      return '<li data-status="' + Sup.esc(d.status) + '" data-device="' + Sup.esc(d.device) + '"><span class="dot"></span>' +
+        deviceName(d.device) + '<span class="muted dev-role">' + Sup.esc(roleText(d.role)) + "</span>" +
+        '<b class="dev-status">' + Sup.esc(statusText(d.status)) + "</b>" +
+        (detail ? '<span class="muted dev-detail">' + detail + "</span>" : "") + "</li>";
     }).join("");
   }
 

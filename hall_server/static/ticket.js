@@ -20,7 +20,8 @@
       enable_sound: "تفعيل التنبيه الصوتي", sound_on: "التنبيه الصوتي مفعّل",
       cancel: "إلغاء تذكرتي", confirm_cancel: "هل تريد إلغاء تذكرتك؟ لا يمكن التراجع عن ذلك.",
       yes_cancel: "نعم، ألغِ التذكرة", keep: "لا، احتفظ بها",
-      cancel_failed: "تعذر الإلغاء: {0}",
+      cancel_failed: "تعذر إلغاء التذكرة الآن. أعد المحاولة بعد قليل أو اسأل موظف الاستقبال.",
+      cancel_too_late: "لا يمكن إلغاء التذكرة الآن: تم النداء عليها أو انتهت.",
       serving: "تتم خدمتك الآن في الشباك {0}.",
       done: "انتهت خدمتك. شكرًا لزيارتك.",
       no_show: "نودي على تذكرتك ولم تحضر. إن كنت ما زلت في القاعة فتوجه إلى موظف الاستقبال.",
@@ -46,7 +47,8 @@
       enable_sound: "Turn on the sound alert", sound_on: "Sound alert is on",
       cancel: "Cancel my ticket", confirm_cancel: "Cancel your ticket? This cannot be undone.",
       yes_cancel: "Yes, cancel it", keep: "No, keep it",
-      cancel_failed: "Could not cancel: {0}",
+      cancel_failed: "The ticket could not be cancelled now. Try again shortly or ask at reception.",
+      cancel_too_late: "The ticket can no longer be cancelled: it was called or has ended.",
       serving: "You are being served at window {0}.",
       done: "Your service is complete. Thank you for your visit.",
       no_show: "Your ticket was called and you did not come. If you are still in the hall, ask at reception.",
@@ -82,7 +84,33 @@
     var s = String(v);
     return state.lang === "ar" && DIGITS === "eastern" ? HallLive.easternDigits(s) : s;
   }
-  function iso(text) { return "\u2068" + text + "\u2069"; }   // keep "2026-000123" in order inside Arabic
+  // A number inside a sentence: its own left-to-right run in written order (fonts.css .num-run).
+  function numRun(text) {
+    var b = document.createElement("bdi");
+    b.className = "num-run";
+    b.dir = "ltr";
+    b.textContent = text;
+    return b;
+  }
+  function fill(node, template, number) {
+    var parts = template.split("{0}");
+    node.textContent = "";
+    node.appendChild(document.createTextNode(parts[0]));
+    if (parts.length > 1) { node.appendChild(numRun(number)); node.appendChild(document.createTextNode(parts[1])); }
+  }
+  // The ticket number in big type: the separator spaced and drawn long, so "A-٠٠١" never reads
+  // as "A٠٠٠١" (fonts.css .tn-sep); the text stays "A-٠٠١".
+  function ticketNumber(node, number) {
+    var text = num(number), i = text.indexOf("-");
+    node.textContent = "";
+    if (i < 0) { node.textContent = text; return; }
+    node.appendChild(document.createTextNode(text.slice(0, i)));
+    var sep = document.createElement("span");
+    sep.className = "tn-sep";
+    sep.textContent = "-";
+    node.appendChild(sep);
+    node.appendChild(document.createTextNode(text.slice(i + 1)));
+  }
   function counted(n, one, two, few, many) {
     if (n === 1) return t(one);
     if (n === 2) return t(two);
@@ -101,7 +129,7 @@
     root.dataset.status = tk.status;
     root.dataset.window = tk.window || "";
     root.dataset.position = tk.position === null || tk.position === undefined ? "" : tk.position;
-    $("number").textContent = num(tk.number);
+    ticketNumber($("number"), tk.number);
     $("service").textContent = tk.service_name ? (tk.service_name[state.lang] || tk.service_name.ar) : tk.service;
     var pr = $("priority");
     pr.hidden = !tk.priority;
@@ -142,7 +170,7 @@
     link.hidden = !tk.request_file;
     if (tk.request_file) {
       link.href = "/inquiry?hall=" + encodeURIComponent(HALL) + "&file=" + encodeURIComponent(tk.request_file);
-      link.textContent = t("file", iso(tk.request_file));
+      fill(link, T[state.lang].file, num(tk.request_file));
     }
     $("cancel-btn").hidden = !(tk.status === "waiting" || tk.status === "parked");
     var snd = $("sound-btn");
@@ -288,7 +316,9 @@
         if (res.ok) { update(res.body); return; }
         var n = $("notice");
         n.hidden = false;
-        n.textContent = t("cancel_failed", (res.body && res.body.error && res.body.error.message) || "");
+        var code = res.body && res.body.error && res.body.error.code;
+        n.textContent = t(code === "invalid_state" ? "cancel_too_late" : "cancel_failed");
+        n.dataset.code = code || "";
         refetch();
       })
       .catch(function () { refetch(); });

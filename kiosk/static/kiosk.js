@@ -48,11 +48,12 @@
       less_minute: "أقل من دقيقة",
       unknown_eta: "—",
       phone_title: "رقم الموبايل",
-      phone_hint: "رقم موبايل مصري من ١١ رقمًا يبدأ بـ 01. نستخدمه فقط لإرسال رسالة بدورك.",
-      phone_invalid: "الرقم غير صحيح: يجب أن يكون ١١ رقمًا ويبدأ بـ 010 أو 011 أو 012 أو 015",
+      // {n:...}: a number shown left to right in the page's digits (see fill)
+      phone_hint: "رقم موبايل مصري من ١١ رقمًا يبدأ بـ {n:01}. نستخدمه فقط لإرسال رسالة بدورك.",
+      phone_invalid: "الرقم غير صحيح: يجب أن يكون ١١ رقمًا ويبدأ بـ {n:010} أو {n:011} أو {n:012} أو {n:015}",
       file_title: "رقم ملف الطلب",
-      file_hint: "اكتب رقم الملف المطبوع على إيصالك، مثل \u20682026-000123\u2069، أو امسح رمز QR لتذكرة سابقة بالماسح.",
-      file_invalid: "رقم الملف يُكتب هكذا: السنة ثم شرطة ثم الرقم، مثل \u20682026-000123\u2069",
+      file_hint: "اكتب رقم الملف المطبوع على إيصالك، مثل {n:2026-000123}، أو امسح رمز QR لتذكرة سابقة بالماسح.",
+      file_invalid: "رقم الملف يُكتب هكذا: السنة ثم شرطة ثم الرقم، مثل {n:2026-000123}",
       file_unknown: "لم نجد ملفًا بهذا الرقم. تأكد من الرقم أو اختر الخدمة بنفسك.",
       file_unavailable: "البحث برقم الملف غير متاح الآن. من فضلك اختر الخدمة بنفسك.",
       file_from_ticket_none: "هذه التذكرة ليس لها رقم ملف. من فضلك اختر الخدمة بنفسك.",
@@ -81,7 +82,7 @@
       service_closed_now: "أُغلقت هذه الخدمة للتو: لا يوجد شباك مفتوح لها.",
       offline: "لا يوجد اتصال بالخادم — جارٍ إعادة المحاولة…",
       setup_title: "هذا الكشك غير مسجل",
-      setup_text: "افتح الصفحة مرة واحدة برمز الجهاز (device token) الذي ينشئه المسؤول:",
+      setup_text: "افتح الصفحة مرة واحدة برمز الجهاز الذي ينشئه المسؤول:",
       footer: "لا تشارك رقم الموبايل أو رمز التذكرة مع أحد. الخدمة بالترتيب ولا يختار المواطن الموظف.",
       elderly: "كبار السن", disabled: "ذوو الهمم", pregnant: "سيدة حامل", appointment: "موعد مسبق"
     },
@@ -200,8 +201,41 @@
     var rest = n % 100;
     return (rest >= 3 && rest <= 10) ? t("services_count_few", num(n)) : t("services_count", num(n));
   }
-  function iso(text) { return "\u2068" + text + "\u2069"; }   // a number stays in order inside Arabic
-  function maskPhone(p) { return p ? iso(num(p.slice(0, 3) + "•••••" + p.slice(-2))) : ""; }
+  // A masked digit: a star, which no one reads as a digit (a dot passes for the Eastern zero ٠).
+  var MASK = "*";
+  function maskPhone(p) { return p ? num(p.slice(0, 3) + MASK.repeat(5) + p.slice(-2)) : ""; }
+  function western(text) {
+    return String(text).replace(/[\u0660-\u0669]/g, function (d) { return String(d.charCodeAt(0) - 0x0660); });
+  }
+  // A number inside a sentence (mobile, file number, ticket): its own left-to-right run, in the
+  // order it is written, whatever the digits (fonts.css .num-run).
+  function numRun(text) {
+    var b = el("bdi", "num-run", text);
+    b.dir = "ltr";
+    return b;
+  }
+  // Fill an element with a translated text whose {0}, {1}... are numbers (each a numRun) and whose
+  // {n:123} are numbers written in the text itself, shown in the page's digits.
+  function fill(node, template) {
+    var parts = Array.prototype.slice.call(arguments, 2);
+    node.textContent = "";
+    template.split(/(\{\d\}|\{n:[^}]*\})/).forEach(function (piece) {
+      var m = /^\{(\d)\}$/.exec(piece), n = /^\{n:([^}]*)\}$/.exec(piece);
+      if (m) node.appendChild(numRun(parts[+m[1]]));
+      else if (n) node.appendChild(numRun(num(n[1])));
+      else if (piece) node.appendChild(document.createTextNode(piece));
+    });
+    return node;
+  }
+  // A ticket number, big: the separator spaced and drawn long so "A-٠٠١" never reads as "A٠٠٠١".
+  function ticketNumber(node, number) {
+    var text = num(number), i = text.indexOf("-");
+    node.textContent = "";
+    if (i < 0) { node.textContent = text; return; }
+    node.appendChild(document.createTextNode(text.slice(0, i)));
+    node.appendChild(el("span", "tn-sep", "-"));
+    node.appendChild(document.createTextNode(text.slice(i + 1)));
+  }
   function newKey() {
     // crypto.randomUUID needs a secure context; a kiosk on plain http on the LAN has getRandomValues.
     if (window.crypto && crypto.randomUUID) {
@@ -407,7 +441,7 @@
     $("svc-fee").textContent = s.fee > 0 ? num(s.fee.toFixed(s.fee % 1 ? 2 : 0)) + " " + t("pound") : t("free");
     var fileNote = $("svc-file");
     fileNote.hidden = !state.opts.file;
-    fileNote.textContent = state.opts.file ? t("file_note", iso(state.opts.file)) : "";
+    if (state.opts.file) fill(fileNote, T[state.lang].file_note, num(state.opts.file)); else fileNote.textContent = "";
     var docs = $("svc-docs");
     docs.textContent = "";
     var list = s.documents[state.lang] || [];
@@ -428,7 +462,8 @@
       });
       chips.appendChild(c);
     });
-    $("phone-btn").textContent = state.opts.phone ? t("phone_set", maskPhone(state.opts.phone)) : t("add_phone");
+    if (state.opts.phone) fill($("phone-btn"), T[state.lang].phone_set, maskPhone(state.opts.phone));
+    else $("phone-btn").textContent = t("add_phone");
     $("phone-btn").classList.toggle("selected", !!state.opts.phone);
     refreshService();
   }
@@ -509,7 +544,8 @@
   function renderTicket() {
     var tk = state.ticket;
     if (!tk) return;
-    $("t-number").textContent = num(tk.number);
+    ticketNumber($("t-number"), tk.number);
+    $("t-number").setAttribute("aria-label", tk.number);
     $("t-service").textContent = name(tk.service_name);
     var pr = $("t-priority");
     pr.hidden = !tk.priority;
@@ -518,8 +554,8 @@
     $("t-eta").textContent = minutesText(tk.eta_seconds);
     var extra = $("t-extra");
     extra.textContent = "";
-    if (tk.request_file) extra.appendChild(el("div", "", t("file_on_ticket", iso(tk.request_file))));
-    if (tk._phone) extra.appendChild(el("div", "", t("sms_to", maskPhone(tk._phone))));
+    if (tk.request_file) extra.appendChild(fill(el("div", "t-file"), T[state.lang].file_on_ticket, num(tk.request_file)));
+    if (tk._phone) extra.appendChild(fill(el("div", "t-sms"), T[state.lang].sms_to, maskPhone(tk._phone)));
     $("t-qr-caption").textContent = t("scan_caption");
     var ps = $("t-print");
     var map = {printed: "printed", queued: "printing", none: "print_none", not_reprinted: "print_retry",
@@ -578,13 +614,13 @@
   function openKeypad(mode) {
     state.keypadMode = mode;
     var input = $("keypad-input");
-    input.value = mode === "phone" ? (state.opts.phone || "") : "";
+    input.value = mode === "phone" ? num(state.opts.phone || "") : "";
     input.maxLength = mode === "phone" ? 11 : 300;   // a scanner may type a whole tracking URL
     $("keypad-error").textContent = "";
     var pad = $("keypad");
     pad.textContent = "";
     KEYS[mode].forEach(function (k) {
-      var b = el("button", "key" + (k === "del" ? " del" : "") + (k === "" ? " blank" : ""), k === "del" ? "⌫" : k);
+      var b = el("button", "key" + (k === "del" ? " del" : "") + (k === "" ? " blank" : ""), k === "del" ? "⌫" : num(k));
       b.type = "button";
       if (k === "") { b.disabled = true; b.setAttribute("aria-hidden", "true"); }
       b.dataset.key = k;
@@ -599,22 +635,22 @@
   function renderKeypadTexts() {
     var mode = state.keypadMode;
     $("keypad-title").textContent = t(mode === "phone" ? "phone_title" : "file_title");
-    $("keypad-hint").textContent = t(mode === "phone" ? "phone_hint" : "file_hint");
+    fill($("keypad-hint"), t(mode === "phone" ? "phone_hint" : "file_hint"));
   }
 
   function pressKey(k) {
     var input = $("keypad-input");
     if (k === "del") input.value = input.value.slice(0, -1);
-    else if (input.value.length < (state.keypadMode === "phone" ? 11 : 32)) input.value += k;
+    else if (input.value.length < (state.keypadMode === "phone" ? 11 : 32)) input.value += num(k);
     $("keypad-error").textContent = "";
     input.focus();
   }
 
   function keypadOk() {
-    var v = $("keypad-input").value.trim();
+    var v = western($("keypad-input").value.trim());
     if (state.keypadMode === "phone") {
       if (v === "") { state.opts.phone = null; state.attempt = null; renderService(); show("service"); return; }
-      if (!/^01[0125][0-9]{8}$/.test(v)) { $("keypad-error").textContent = t("phone_invalid"); return; }
+      if (!/^01[0125][0-9]{8}$/.test(v)) { fill($("keypad-error"), t("phone_invalid")); return; }
       state.opts.phone = v;
       state.attempt = null;
       renderService();
@@ -630,19 +666,19 @@
 
   // ----- returning citizen: file number typed or scanned -----------------------------------------
   function handleScan(raw) {
-    var v = String(raw || "").trim();
+    var v = western(String(raw || "").trim());
     var m = v.match(/\/t\/([A-Za-z0-9_-]{16,64})\b/);
     if (m) { fileFromTicket(m[1]); return; }
     var f = v.match(/[?&]file=([0-9\u0660-\u0669/%-]{1,40})/);
     if (f) { try { v = decodeURIComponent(f[1]); } catch (e) { v = f[1]; } }
-    v = v.replace(/[\u0660-\u0669]/g, function (d) { return String(d.charCodeAt(0) - 0x0660); }).replace("/", "-");
+    v = western(v).replace("/", "-");
     if (!/^[0-9]{4}-[0-9]{1,6}$/.test(v)) { fileError(t("file_invalid")); return; }
     lookupFile(v);
   }
 
   function fileError(text) {
     if (state.screen !== "keypad" || state.keypadMode !== "file") openKeypad("file");
-    $("keypad-error").textContent = text;
+    fill($("keypad-error"), text);
   }
 
   function fileFromTicket(token) {
@@ -850,8 +886,9 @@
   $("keypad-clear").addEventListener("click", function () { $("keypad-input").value = ""; $("keypad-input").focus(); });
   $("keypad-ok").addEventListener("click", keypadOk);
   $("keypad-input").addEventListener("input", function (e) {
-    var allowed = state.keypadMode === "phone" ? /[^0-9]/g : /[^A-Za-z0-9\-:/?&=._]/g;
-    e.target.value = e.target.value.replace(allowed, "");
+    var allowed = state.keypadMode === "phone" ? /[^0-9\u0660-\u0669]/g : /[^A-Za-z0-9\u0660-\u0669\-:/?&=._]/g;
+    var v = e.target.value.replace(allowed, "");
+    e.target.value = state.keypadMode === "phone" ? num(western(v)) : v;   // a mobile in the page's digits
   });
   $("done-btn").addEventListener("click", function () { goStart(); });
   $("message-ok").addEventListener("click", function () {

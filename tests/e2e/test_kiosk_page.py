@@ -206,7 +206,7 @@ def test_optional_priority_and_mobile_number(browser, hall, shots):
     p.screenshot(path=str(shots / "keypad-1080x1920.png"))
     p.tap("#keypad-ok")
     p.wait_for_selector("#screen-service:not([hidden])")
-    assert "٠١٠•••••٧٨" in p.inner_text("#phone-btn")
+    assert "٠١٠*****٧٨" in p.inner_text("#phone-btn")   # masked with stars: a dot reads as the zero ٠
     p.tap("#issue-btn")
     p.wait_for_selector("#screen-ticket:not([hidden])")
     assert "كبار السن" in p.inner_text("#t-priority")
@@ -238,14 +238,16 @@ def test_returning_citizen_file_number_typed_or_scanned(browser, hall, shots):
     p.tap("#file-btn")
     p.wait_for_selector("#screen-keypad:not([hidden])")
     type_file("999")
-    assert "2026-000123" in p.inner_text("#keypad-error"), "the format is explained"
+    assert "٢٠٢٦-٠٠٠١٢٣" in p.inner_text("#keypad-error"), "the format is explained (in the page's digits)"
     type_file("2026-999999")
     p.wait_for_function("document.getElementById('keypad-error').textContent.includes('لم نجد ملفًا')")
     assert k.screen() == "keypad"
     type_file(number)
     p.wait_for_selector("#screen-service:not([hidden])")
     assert p.get_attribute("#kiosk", "data-screen") == "service"
-    assert number in p.inner_text("#svc-file")
+    shown = number.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))   # in the page's digits, left to right
+    assert shown in p.inner_text("#svc-file")
+    assert p.eval_on_selector("#svc-file bdi", "e => [e.textContent, getComputedStyle(e).direction]") == [shown, "ltr"]
     p.screenshot(path=str(shots / "file-service-1080x1920.png"))
     p.tap("#issue-btn")
     p.wait_for_selector("#screen-ticket:not([hidden])")
@@ -259,7 +261,7 @@ def test_returning_citizen_file_number_typed_or_scanned(browser, hall, shots):
     p.keyboard.type(earlier["track_url"], delay=5)
     p.keyboard.press("Enter")
     p.wait_for_selector("#screen-service:not([hidden])")
-    assert number in p.inner_text("#svc-file")
+    assert shown in p.inner_text("#svc-file")
     p.tap("#service-back")
     # A ticket without a file number says so.
     plain = hall.api("POST", "/halls/kfs/tickets", hall.devices["kiosk-1"], json={"service": "building_permit_renewal"})

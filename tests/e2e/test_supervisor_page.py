@@ -239,7 +239,7 @@ def test_live_hall_actions_reports_and_governorate(browser, seeded_server, shots
         # closing a window that holds a ticket is refused, and the page says why
         row3.locator('button[data-action="close"]').click()
         expect(page.locator("#banner")).to_be_visible()
-        expect(page.locator("#banner-code")).to_have_text("window_busy")
+        expect(page.locator("#banner")).to_have_attribute("data-code", "window_busy")
         page.click("#banner-close")
 
         # --- window 1's services: remove the second, move the (new) last one to the top ---------------
