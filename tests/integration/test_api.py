@@ -10,7 +10,7 @@ from config import load_settings
 def client(tmp_path):
     from hall_server.factory import create_app
     app = create_app(load_settings(env={}, data_dir=tmp_path, async_mode="threading"))
-    auth = app.extensions["hall_auth"]
+    auth = app.extensions["hall_runtime"].auth
     auth.add_user("clerk1", "password1", "clerk")
     auth.add_user("sup", "password1", "supervisor")
     c = app.test_client()

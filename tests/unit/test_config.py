@@ -453,7 +453,7 @@ def _create_app_starts(settings) -> bool:
         app = create_app(settings)
     except Exception:  # noqa: BLE001 - any exception is "the server does not start"
         return False
-    app.extensions["hall"].engine.dispose()
+    app.extensions["hall_runtime"].hall.engine.dispose()
     return True
 
 
