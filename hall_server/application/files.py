@@ -79,7 +79,7 @@ class FileDesk:
             "status": row.status, "department": row.department, "citizen_name": row.citizen_name,
             "national_id": row.national_id if reveal else nid.masked,
             "national_id_masked": not reveal,
-            "mobile": ("•" * 7 + row.mobile[-4:]) if row.mobile else None,
+            "mobile": (fd.MASK * 7 + row.mobile[-4:]) if row.mobile else None,
             "fee": row.fee, "documents": row.documents,
             "documents_complete": all(d["received"] for d in row.documents),
             "received_at": row.received_at.isoformat(), "due_date": row.due_date.isoformat(),

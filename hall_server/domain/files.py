@@ -21,6 +21,7 @@ GOVERNORATES = {
     "34": ("شمال سيناء", "North Sinai"), "35": ("جنوب سيناء", "South Sinai"), "88": ("خارج الجمهورية", "Born abroad"),
 }
 _CENTURY = {"2": 1900, "3": 2000}
+MASK = "*"  # hides a digit; a dot would read as the Eastern zero «٠»
 _DIGITS14 = re.compile(r"^\d{14}$")
 _EASTERN = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
@@ -37,7 +38,7 @@ class NationalId:
     @property
     def masked(self) -> str:
         """Only the last four digits show: what staff who do not need more see."""
-        return "•" * 10 + self.value[-4:]
+        return MASK * 10 + self.value[-4:]
 
 
 def normalize_digits(text: str) -> str:

@@ -67,7 +67,7 @@ def serve_and_open_file(client, service="building_permit", window=1, mobile="010
 def test_open_a_file_at_the_window_links_the_ticket(client):
     t, f, clerk = serve_and_open_file(client)
     assert f["number"] == "2026-000001" and f["status"] == "received" and f["department"] == "buildings"
-    assert f["national_id"] == "••••••••••2345" and f["national_id_masked"]
+    assert f["national_id"] == "**********2345" and f["national_id_masked"]
     assert f["mobile"].endswith("5678") and "01012345678" not in json.dumps(f)
     assert [d["received"] for d in f["documents"]][:2] == [True, True] and not f["documents_complete"]
     # building permits have a 30 working-day deadline: from Thursday 19 Nov 2026, skipping Fri/Sat
