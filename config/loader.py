@@ -139,6 +139,7 @@ class DeviceDef:
     name: str
     kind: str
     printer: Mapping[str, Any] = field(default_factory=dict)
+    kiosk: str | None = None  # a print agent's device: the kiosk whose tickets it prints (bound here)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,14 @@ class Settings:
     tts_engine: str
     voice_pack: Path | None
     token_hours: int = 12
+    token_idle_minutes: int = 120  # a staff token unused this long stops working; 0: no idle timeout
+    # The audit trail's key (hall_server.application.audit): HALL_AUDIT_KEY, or the file
+    # HALL_AUDIT_KEY_FILE names; neither: <data_dir>/audit.key, created on first use (mode 0600).
+    audit_key: str | None = field(default=None, repr=False)
+    audit_key_file: Path | None = None
+    audit_export_hours: int = 24  # signed chain heads written off the database every N hours
+    governorate_url: str | None = None  # where the signed heads are also POSTed (best effort)
+    governorate_token: str | None = field(default=None, repr=False)
 
     def hall(self, code: str) -> HallDef:
         """Return the hall with this code (KeyError if unknown)."""
@@ -486,7 +495,7 @@ def _devices(root: _Reader) -> tuple[DeviceDef, ...]:
     """[[devices]]: named kiosks, boards, announcers and printers, each kiosk with its printing."""
     devices = []
     for d in root.tables("devices"):
-        d.only(("name", "kind", "printer"))
+        d.only(("name", "kind", "printer", "kiosk"))
         name = d.text("name")
         if len(name) > 60 or not name.isprintable():
             raise d.fail("name", "a printable device name of at most 60 characters", name)
@@ -496,7 +505,10 @@ def _devices(root: _Reader) -> tuple[DeviceDef, ...]:
         printer = d.get("printer", dict, "a table like {mode = \"none\"}", {})
         # The path names the device, like printer.dispatch does: devices[kiosk-1].printer.mode
         _device_printer(_Reader(root.source, printer, f"devices[{name}].printer"))
-        devices.append(DeviceDef(name, kind, printer))
+        kiosk = d.get("kiosk", str, "the name of the kiosk this print agent prints for", None)
+        if kiosk is not None and kind != "printer":
+            raise d.fail("kiosk", "no kiosk (only a printer device prints for a kiosk)", kiosk)
+        devices.append(DeviceDef(name, kind, printer, kiosk))
     return tuple(devices)
 
 
@@ -656,6 +668,30 @@ def _check_message_queue(url: str) -> None:
                                               "package: pip install 'hall-queue[redis]')", url)
 
 
+AUDIT_KEY_MIN = 32  # characters of HALL_AUDIT_KEY / bytes of the key file
+
+
+def _audit_key(env: Mapping[str, str], overrides: dict[str, Any]) -> tuple[str | None, Path | None]:
+    """HALL_AUDIT_KEY or HALL_AUDIT_KEY_FILE (one of them; neither: the data dir's audit.key, made on use)."""
+    key = overrides.pop("audit_key", None) or env.get("HALL_AUDIT_KEY") or None
+    raw_file = overrides.pop("audit_key_file", None) or env.get("HALL_AUDIT_KEY_FILE") or None
+    if key is not None and raw_file is not None:
+        raise _env_fail("HALL_AUDIT_KEY_FILE", "either HALL_AUDIT_KEY or HALL_AUDIT_KEY_FILE, not both")
+    if key is not None and len(key.strip()) < AUDIT_KEY_MIN:
+        raise _env_fail("HALL_AUDIT_KEY", f"a secret of at least {AUDIT_KEY_MIN} characters (e.g. the output of "
+                                          "python3 -c 'import secrets; print(secrets.token_hex(32))')")
+    if raw_file is None:
+        return key, None
+    path = Path(raw_file)
+    if not path.is_file():
+        raise _env_fail("HALL_AUDIT_KEY_FILE", "a key file the server can read", str(path))
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise _env_fail("HALL_AUDIT_KEY_FILE", f"a key file only the server can read (chmod 600 {path}), "
+                                               f"got mode {mode:o}")
+    return None, path
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings: defaults, then HALL_* environment variables, then explicit overrides."""
     env = os.environ if env is None else env
@@ -705,6 +741,23 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     token_hours = overrides.pop("token_hours", None) or _env_int(env, "HALL_TOKEN_HOURS", 12)
     if not _whole(token_hours) or not 1 <= token_hours <= 720:
         raise _env_fail("HALL_TOKEN_HOURS", "a whole number of hours from 1 to 720", token_hours)
+    token_idle_minutes = overrides.pop("token_idle_minutes", None)
+    if token_idle_minutes is None:
+        token_idle_minutes = _env_int(env, "HALL_TOKEN_IDLE_MINUTES", 120)
+    if not _whole(token_idle_minutes) or not (token_idle_minutes == 0 or 5 <= token_idle_minutes <= 1440):
+        raise _env_fail("HALL_TOKEN_IDLE_MINUTES", "0 (no idle timeout) or a whole number of minutes from 5 to 1440",
+                        token_idle_minutes)
+    audit_key, audit_key_file = _audit_key(env, overrides)
+    audit_export_hours = overrides.pop("audit_export_hours", None) or _env_int(env, "HALL_AUDIT_EXPORT_HOURS", 24)
+    if not _whole(audit_export_hours) or not 1 <= audit_export_hours <= 168:
+        raise _env_fail("HALL_AUDIT_EXPORT_HOURS", "a whole number of hours from 1 to 168", audit_export_hours)
+    governorate_url = (overrides.pop("governorate_url", None) or env.get("HALL_GOVERNORATE_URL") or "").strip() or None
+    if governorate_url is not None:
+        parts = urlsplit(governorate_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _env_fail("HALL_GOVERNORATE_URL", "the governorate server's http:// or https:// address that "
+                                                    "receives the signed audit heads", governorate_url)
+    governorate_token = overrides.pop("governorate_token", None) or env.get("HALL_GOVERNORATE_TOKEN") or None
     settings = Settings(
         halls=halls,
         catalog=catalog,
@@ -719,6 +772,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         tts_engine=tts_engine,
         voice_pack=voice_pack,
         token_hours=token_hours,
+        token_idle_minutes=token_idle_minutes,
+        audit_key=audit_key,
+        audit_key_file=audit_key_file,
+        audit_export_hours=audit_export_hours,
+        governorate_url=governorate_url,
+        governorate_token=governorate_token,
     )
     if overrides:
         raise ConfigError(f"load_settings: unknown settings {sorted(overrides)}")

@@ -26,6 +26,14 @@ def _fail(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
 
 
+def _prints_for(hall: str, device: str, kiosk: str) -> bool:
+    """Whether the device `device` may take `kiosk`'s print jobs (itself, or bound in the hall file)."""
+    if kiosk == device:
+        return True
+    return any(d.name == device and d.kind == "printer" and d.kiosk == kiosk
+               for d in runtime().settings.hall(hall).devices)
+
+
 @socketio.on(ev.JOIN)
 def on_join(data: Any) -> dict[str, Any]:
     """Any client joins a hall in a role; it gets a `snapshot` first, then the hall's events."""
@@ -63,7 +71,11 @@ def on_join(data: Any) -> dict[str, Any]:
             return _fail("not_found", "no such ticket in this hall")
         join_room(ev.ticket_room(token))
     if role == "printer":
-        join_room(ev.printer_room(hall, data.get("device") or device))
+        # A device prints only as itself: its own name, or the kiosk its printer entry is bound to.
+        wanted = data.get("device") or device
+        if not isinstance(wanted, str) or not _prints_for(hall, device or "", wanted):
+            return _fail("forbidden", "this token may print only for its own kiosk")
+        join_room(ev.printer_room(hall, wanted))
     if role in ("printer", "announcer") or (role in ("board", "kiosk") and device):
         devices: DeviceRegistry = runtime().devices
         devices.attach(request.sid, hall, device or role, role)
@@ -134,6 +146,8 @@ class Broadcaster:
 
 
 LISTENING_ROLES = ("board", "announcer")  # clients that play calls' audio
+# what a device may say about itself (print agents, announcers, boards, kiosks)
+DEVICE_STATUSES = ("online", "offline", "paper_out", "error", "tts_failed", "fetch_failed")
 
 
 class Listeners:
@@ -212,11 +226,16 @@ def on_report_status(data: Any) -> dict[str, Any]:
         who = devices._by_sid.get(request.sid)
     if who is None:
         return _fail("not_joined", "join as printer or announcer first")
-    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-        return _fail("invalid_status", "report_status needs {status, detail?}")
+    if not isinstance(data, dict) or data.get("status") not in DEVICE_STATUSES:
+        return _fail("invalid_status", "report_status needs {status: " + "|".join(DEVICE_STATUSES) + ", detail?}")
+    detail = data.get("detail") or ""
+    if not isinstance(detail, str):
+        return _fail("invalid_status", "detail is plain text")
     hall, name = who
     role = devices.status.get(hall, {}).get(name, {}).get("role", "")
-    devices.update(hall, name, role, data["status"][:40], str(data.get("detail") or ""))
+    # plain text, printable, bounded: pages show it as text, never as markup
+    clean = "".join(ch for ch in detail if ch.isprintable())[:200]
+    devices.update(hall, name, role, data["status"], clean)
     return {"ok": True}
 
 

@@ -148,7 +148,8 @@ def test_file_link_and_no_personal_data(browser, hall):
     assert p.get_attribute("#file-link", "href") == "/inquiry?hall=kfs&file=2026-000042"
     inquiry = requests.get(hall.url + p.get_attribute("#file-link", "href"), timeout=10)
     assert inquiry.status_code == 200 and "2026-000042" in inquiry.text, "the inquiry page opens prefilled"
-    assert "2026-000042" in p.inner_text("#file-link")
+    # shown in the page's digits (Eastern in Arabic), as one left-to-right run
+    assert "٢٠٢٦-٠٠٠٠٤٢" in p.inner_text("#file-link")
     html = p.content() + requests.get(mine["track_url"], timeout=10).text
     for secret in ("01098765432", "098765432"):
         assert secret not in html
