@@ -201,6 +201,10 @@ def transfer(cmd: Transfer, core: Core, views: Views) -> dict[str, Any]:
         else:
             check_clerk(uow.window(cmd.window), cmd.actor)
             cur = uow.find_today(cmd.ticket)
+            # a clerk acts only on what his window holds: another window's citizen is not his to move
+            if cur.status in (Status.CALLED.value, Status.SERVING.value, Status.PARKED.value) \
+                    and cur.window != cmd.window and not cmd.actor.is_supervisor:
+                raise Forbidden(f"{cur.number} is held by window {cur.window}", "not_your_ticket")
         transition(cur.status, "transfer")
         if cmd.to_window is not None:
             uow.window(cmd.to_window, lock=False)

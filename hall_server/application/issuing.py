@@ -58,8 +58,11 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
         if cmd.idempotency_key is not None:  # under the write lock (SQLite) / unique index (PostgreSQL)
             row = c.execute(_BY_KEY, {"b_hall": hall.code, "b_key": cmd.idempotency_key}).first()
             if row is not None:
-                if row.service != service.code:
-                    raise InvalidInput("this Idempotency-Key was used for another service",
+                # A key belongs to the device that sent it and to its whole request: a retry gets its
+                # ticket back; another caller, or another request under the same key, gets nothing.
+                if row.device != cmd.actor.name or (row.service, row.priority, row.phone, row.request_file) != (
+                        service.code, cmd.priority, cmd.phone, cmd.request_file):
+                    raise InvalidInput("this Idempotency-Key was used for another request",
                                        "idempotency_mismatch")
                 return views.public(c, hall, row), False
         day = numbering.local_day(now, hall.tz)

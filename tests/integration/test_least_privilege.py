@@ -1,0 +1,47 @@
+"""Least privilege in the application layer: a clerk acts on his window's ticket; keys are scoped."""
+import pytest
+
+from hall_server.application import Actor, Forbidden
+from hall_server.domain.errors import InvalidInput
+from tests.integration.test_queue_app import staff
+
+KIOSK1 = Actor("device", "kiosk-1", "kiosk", hall="kfs")
+KIOSK2 = Actor("device", "kiosk-2", "kiosk", hall="kfs")
+
+
+@pytest.fixture
+def app(make_app, db_url):
+    return make_app(db_url)
+
+
+def test_a_clerk_cannot_take_another_windows_citizen(app):
+    c1, c2 = staff(app, 1, 1), staff(app, 2, 2)
+    t = app.issue_ticket("kfs", "building_permit")[0]  # windows 1 and 2 both serve it
+    assert app.call_next("kfs", 1, c1)["number"] == t["number"]
+    with pytest.raises(Forbidden) as err:
+        app.transfer("kfs", 2, c2, to_window=2, ticket_ref=t["number"])
+    assert err.value.code == "not_your_ticket"
+    assert app.window_view("kfs", 1)["current"]["number"] == t["number"]  # window 1 kept its citizen
+    # a waiting ticket may still be sent on by any clerk, and window 1 may transfer its own
+    w = app.issue_ticket("kfs", "building_permit")[0]
+    assert app.transfer("kfs", 2, c2, service="demolition_permit", ticket_ref=w["number"])["status"] == "waiting"
+    assert app.transfer("kfs", 1, c1, to_window=2, ticket_ref=t["number"])["target_window"] == 2
+
+
+def test_an_idempotency_key_belongs_to_its_device_and_its_whole_request(app):
+    first, created = app.issue_ticket("kfs", "building_permit", idempotency_key="tap-1", actor=KIOSK1,
+                                      phone="01012345678")
+    again, created_again = app.issue_ticket("kfs", "building_permit", idempotency_key="tap-1", actor=KIOSK1,
+                                            phone="01012345678")
+    assert created and not created_again and again["id"] == first["id"]
+    # another device reusing the key learns nothing (not the ticket, not its token)
+    with pytest.raises(InvalidInput) as err:
+        app.issue_ticket("kfs", "building_permit", idempotency_key="tap-1", actor=KIOSK2, phone="01012345678")
+    assert err.value.code == "idempotency_mismatch"
+    # the same device with another request under the same key is refused, not silently answered
+    for changed in ({"priority": "elderly"}, {"phone": "01099999999"}, {"phone": None}):
+        kw = {"phone": "01012345678", **changed}
+        with pytest.raises(InvalidInput):
+            app.issue_ticket("kfs", "building_permit", idempotency_key="tap-1", actor=KIOSK1, **kw)
+    with pytest.raises(InvalidInput):
+        app.issue_ticket("kfs", "demolition_permit", idempotency_key="tap-1", actor=KIOSK1, phone="01012345678")
