@@ -5,8 +5,6 @@ recorded with who saw it.
 """
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +16,7 @@ from hall_server import events as ev
 from hall_server.application import audit
 from hall_server.application.common import Actor, Forbidden, NotFound, Outcome
 from hall_server.application.hall import HallApp
+from hall_server.application.limits import INQUIRY_ADDR, INQUIRY_FILE, Limiter, Policy, TooManyAttempts
 from hall_server.application.uow import allocate, next_seq
 from hall_server.domain import files as fd
 from hall_server.domain.errors import DomainError, InvalidInput
@@ -25,15 +24,11 @@ from hall_server.domain.tickets import ACTIVE
 from hall_server.storage import file_events, read_tx, request_files, tickets, write_tx
 
 REVEAL_ROLES = ("clerk", "back_office", "supervisor", "admin")
-INQUIRY_FAILURES = 10  # wrong last-four answers per file and hour before inquiries are refused
+# Wrong last-four answers before inquiries are refused: per file (whatever way its number is
+# written) and per client address, counted in the database so every process shares them.
+INQUIRY_FAILURES = INQUIRY_FILE.free
 FILE_COUNTER_PREFIX = "FILE"
-
-
-class TooManyAttempts(DomainError):
-    """Too many wrong answers for one file: a guard against guessing the last four digits."""
-
-    code = "too_many_attempts"
-    status = 429
+__all__ = ["FileDesk", "TooManyAttempts"]
 
 
 class FileDesk:
@@ -41,8 +36,7 @@ class FileDesk:
 
     def __init__(self, app: HallApp) -> None:
         self.app = app
-        self._failures: dict[tuple[str, str], list[float]] = {}
-        self._lock = threading.Lock()
+        self.limits = Limiter(app.engine, app.clock)
 
     # ----- helpers ----------------------------------------------------------------------------
     def _row(self, c: Connection, hall: str, number: str, lock: bool = False):
@@ -145,7 +139,8 @@ class FileDesk:
             result = self.view(row, history=self._history(c, fid))
         out.touched_services = False
         if out.seq is not None:
-            out.emits.append(ev.Emit(ev.WINDOW_CHANGED, {"number": window, "request_file": number},
+            # the hall room has anonymous boards: it hears that the window changed, not the file number
+            out.emits.append(ev.Emit(ev.WINDOW_CHANGED, {"number": window, "request_file": True},
                                      ev.hall_room(hall.code)))
             self.app.bus.publish(out)
         return result
@@ -282,28 +277,39 @@ class FileDesk:
         service = fd.returning_service(row.status)
         return {"file": row.number, "service": service, "reason": row.status}
 
-    def inquiry(self, hall_code: str, number: str, last4: str) -> dict[str, Any]:
-        """Status and due date for whoever knows the file number and the ID's or mobile's last four digits."""
+    def inquiry(self, hall_code: str, number: str, last4: str | None, address: str | None = None) -> dict[str, Any]:
+        """Status and due date for whoever knows the file number and the ID's or mobile's last four digits.
+
+        Wrong answers are limited per file, keyed by the parsed number (2026-1, 2026/0001 and
+        ٢٠٢٦-١ are one file), and per client address; past a limit, 429 without checking.
+        """
         hall = self.app.hall(hall_code)
         last4 = fd.normalize_digits(last4 or "")
         if len(last4) != 4 or not last4.isdigit():
             raise InvalidInput("give the last four digits of the national ID or the mobile", "invalid_last4")
-        key = (hall.code, number.strip())
-        now_m = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(key, []) if now_m - t < 3600]
-            self._failures[key] = recent
-            if len(recent) >= INQUIRY_FAILURES:
-                raise TooManyAttempts("too many wrong attempts for this file; try again later")
+        keys: list[tuple[Policy, str]] = []
+        parsed = fd.parse_file_number(number)
+        if parsed is not None:
+            keys.append((INQUIRY_FILE, INQUIRY_FILE.key(hall.code, f"{parsed[0]}-{parsed[1]}")))
+        if address:
+            keys.append((INQUIRY_ADDR, INQUIRY_ADDR.key(hall.code, address)))
+        attempt = self.limits.begin(keys, "too many wrong attempts; try again later")
         try:
             with read_tx(self.app.engine) as c:
                 row = self._row(c, hall.code, number)
             ok = row.national_id.endswith(last4) or bool(row.mobile and row.mobile.endswith(last4))
         except (NotFound, InvalidInput):
             ok = False
+        except BaseException:
+            self.limits.cancel(attempt)
+            raise
+        if attempt.keys:
+            with write_tx(self.app.engine) as c:
+                if ok:
+                    self.limits.succeeded(c, attempt)
+                else:
+                    self.limits.failed(c, attempt)
         if not ok:
-            with self._lock:
-                self._failures.setdefault(key, []).append(now_m)
             # the same answer for "no such file" and "wrong digits": nothing is revealed
             raise NotFound("no file matches this number and these digits", "no_match")
         service = self.app.settings.catalog.service(row.service)
