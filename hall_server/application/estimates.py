@@ -66,6 +66,7 @@ class LiveView:
     etas: dict[int, int | None]  # waiting ticket id -> seconds until its call (default estimator)
     live: estimate.LiveWaits | None
     _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
+    _ahead: dict[tuple[str, str | None], int] = field(default_factory=dict)
 
     def eta_new(self, service: str, priority: str | None = None) -> int | None:
         """Seconds until a ticket of `service` issued now is called (memoised per view)."""
@@ -77,13 +78,32 @@ class LiveView:
                 self._new[key] = estimate.ESTIMATORS[self.estimator](self.snap, service, priority)
         return self._new[key]
 
-    def eta_of(self, ticket: policy.Candidate) -> int | None:
+    def eta_of(self, ticket: policy.Candidate, ahead: int | None = None) -> int | None:
         """Seconds until a waiting ticket is called; a ticket newer than the view counts as new."""
         if ticket.id in self.etas:
             return self.etas[ticket.id]
         if any(t.id == ticket.id for t in self.snap.waiting):
             return estimate.ESTIMATORS[self.estimator](self.snap, ticket.service, ticket.priority, ticket)
-        return self.eta_new(ticket.service, ticket.priority)
+        return self.eta_newer(ticket.service, ticket.priority, ahead)
+
+    def eta_newer(self, service: str, priority: str | None, ahead: int | None) -> int | None:
+        """A new ticket's wait when the queue has grown since this view: `ahead` is its place now.
+
+        Under a rush the view lags the queue by a moment; each ticket of the same service queued
+        since then (what `ahead` counts beyond the view's own count) adds its share of the
+        service's windows' time, so back-to-back tickets are not all told "now".
+        """
+        eta = self.eta_new(service, priority)
+        if eta is None or ahead is None:
+            return eta
+        key = (service, priority)
+        if key not in self._ahead:
+            self._ahead[key] = estimate.people_ahead(self.snap, service, priority)
+        extra = ahead - self._ahead[key]
+        if extra <= 0:
+            return eta
+        windows = sum(1 for w in self.snap.windows if w.state in ("open", "paused") and service in w.services)
+        return eta + round(extra * self.snap.minutes_of(service) * 60.0 / max(windows, 1))
 
 
 class WaitEstimates:

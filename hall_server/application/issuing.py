@@ -19,6 +19,7 @@ from hall_server.storage import tickets
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
+    from hall_server.application.estimates import LiveView
     from hall_server.application.views import Views
 
 
@@ -40,10 +41,10 @@ def issue_ticket(cmd: IssueTicket, core: Core, views: Views) -> tuple[dict[str, 
         raise InvalidInput("Idempotency-Key must be 1 to 80 characters", "invalid_idempotency_key")
     # The estimate comes from the hall's live state (shared, at most a moment old), never from
     # ranking the queue here; it is an estimate, and a change committed meanwhile does not make it wrong.
-    eta = core.estimates.view(hall).eta_new(service.code, cmd.priority)
+    view = core.estimates.view(hall)
     for attempt in range(3):
         try:
-            return _issue(cmd, core, views, hall, service, eta)
+            return _issue(cmd, core, views, hall, service, view)
         except IntegrityError:
             # Only a concurrent twin with the same Idempotency-Key ends here; it has committed.
             if key is None or attempt == 2:
@@ -52,7 +53,7 @@ def issue_ticket(cmd: IssueTicket, core: Core, views: Views) -> tuple[dict[str, 
 
 
 def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
-           eta: int | None) -> tuple[dict[str, Any], bool]:
+           view: LiveView) -> tuple[dict[str, Any], bool]:
     with core.uow(hall) as uow:
         c, now = uow.c, uow.now
         if cmd.idempotency_key is not None:  # under the write lock (SQLite) / unique index (PostgreSQL)
@@ -68,6 +69,7 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
         day = numbering.local_day(now, hall.tz)
         seqno = uow.allocate(service.prefix, day)
         ahead = people_ahead(c, hall.code, service.code, cmd.priority, now, None)
+        eta = view.eta_newer(service.code, cmd.priority, ahead)  # the view may lag the queue by a moment
         number = numbering.format_number(service.prefix, seqno)
         token = secrets.token_urlsafe(18)
         row = c.execute(_INSERT, {

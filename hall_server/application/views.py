@@ -119,7 +119,7 @@ class Views:
                 ahead = people_ahead(c, hall.code, row.service, row.priority, row.queued_at, row.id)
                 view = self.core.estimates.view(hall, seq)
                 eta = view.eta_of(policy.Candidate(row.id, row.service, row.queued_at, row.priority,
-                                                   row.target_window))
+                                                   row.target_window), ahead)
         else:
             ahead, eta = (0, 0) if row.status in (Status.CALLED.value, Status.SERVING.value) else (None, None)
         return {

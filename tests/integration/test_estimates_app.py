@@ -97,3 +97,15 @@ def test_ranges_are_honest_steps():
     for s in range(61, 4 * 3600, 97):
         lo, hi = estimate.eta_range(s)
         assert lo <= s <= hi and hi - lo >= 300, s
+
+
+def test_back_to_back_tickets_are_not_all_told_now_when_the_live_state_lags(app, clock):
+    """The server shares its live state for a moment between rebuilds: a rush must still add up."""
+    app.core.estimates.stale_s = 3600.0  # a view may be reused as long as this test runs
+    staff(app, 1, 1)  # one window serving building permits (15 minutes each)
+    etas = [app.issue_ticket("kfs", SERVICE)[0]["eta_seconds"] for _ in range(6)]
+    assert etas[0] == 0
+    assert all(b > a for a, b in zip(etas, etas[1:])), etas
+    last = app.issue_ticket("kfs", SERVICE)[0]
+    view = app.ticket_by_token(last["token"])
+    assert view["position"] == 6 and view["eta_seconds"] >= etas[-1]
