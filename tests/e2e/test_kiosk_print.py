@@ -35,6 +35,11 @@ kind = "kiosk"
 printer = {{mode = "agent"}}
 
 [[devices]]
+name = "printer-1"
+kind = "printer"
+kiosk = "kiosk-1"
+
+[[devices]]
 name = "kiosk-2"
 kind = "kiosk"
 printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {reserve_port()}, timeout = 2}}

@@ -141,6 +141,11 @@ def agent_hall(tmp_path_factory):
 name = "kiosk-1"
 kind = "kiosk"
 printer = {mode = "agent", digits = "western"}
+
+[[devices]]
+name = "printer-1"
+kind = "printer"
+kiosk = "kiosk-1"
 """)
     server = launch(tmp_path / "server", env={"HALL_HALLS": str(hall)})
     yield server
