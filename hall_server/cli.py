@@ -37,6 +37,8 @@ def _patch(mode: str | None) -> None:
     elif mode == "eventlet":
         import eventlet
         eventlet.monkey_patch()
+    from hall_server import memory  # run/demo: allocator, gevent and engineio tuning, the reclaimer
+    memory.setup(mode)  # may re-execute the process once (PYTHONMALLOC=malloc): before any work
 
 
 def _settings(args: argparse.Namespace, **extra: Any):
@@ -75,6 +77,10 @@ def _serve(settings, banner: str | None = None, background: Any = None) -> int:
     app = create_app(settings)
     if background is not None:
         socketio.start_background_task(background)
+    from hall_server.application.audit import HeadExporter
+    from hall_server.current import EXTENSION
+    # the audit chains' signed heads, written off the database every audit_export_hours
+    socketio.start_background_task(HeadExporter(app.extensions[EXTENSION].engine, settings).run, socketio.sleep)
     warning = _public_url_warning(settings.host, settings.public_url)
     if warning:
         log.warning("%s", warning)
@@ -101,7 +107,8 @@ def _serve_gevent(app: Any, host: str, port: int) -> None:
     import socket as pysocket
 
     from gevent import pywsgi, socket
-    from geventwebsocket.handler import WebSocketHandler
+
+    from hall_server.memory import LeanWebSocketHandler as WebSocketHandler
     family = pysocket.AF_INET6 if ":" in host else pysocket.AF_INET
     listener = socket.socket(family, pysocket.SOCK_STREAM)
     listener.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_REUSEADDR, 1)
@@ -608,17 +615,51 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check every audit chain; report the first broken link of each (exit 1 if any)."""
+    """Check every audit chain with the audit key and against the exported heads (exit 1 if anything is off)."""
     from hall_server.application import audit
     settings = _settings(args)
-    checked, breaks = audit.verify(_engine(settings))
-    for chain, n in sorted(checked.items()):
-        print(f"chain {chain!r}: {n} entries checked")
-    if breaks:
-        for b in breaks:
+    key = audit.load_key(settings, create=False)  # never a new key here: it could not check anything
+    folder = Path(args.exports) if args.exports else audit.heads_dir(settings)
+    engine = _engine(settings)
+    try:
+        report = audit.check(engine, key, folder)
+    finally:
+        engine.dispose()
+    print(f"audit key {key.id} ({key.source}); exported heads from {folder}")
+    for chain, n in sorted(report.entries.items()):
+        print(f"chain {chain!r}: {n} entries checked, {report.exports.get(chain, 0)} exported heads")
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.breaks:
+        for b in report.breaks:
             print(f"BROKEN: {b}")
         return 1
     print("audit trail intact")
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    """Sign every chain's head and export it now (the data dir's audit-heads/, and the governorate server)."""
+    from hall_server.application import audit
+    settings = _settings(args)
+    key = audit.load_key(settings, create=False)
+    engine = _engine(settings)
+    try:
+        result = audit.HeadExporter(engine, settings, key).export()
+    finally:
+        engine.dispose()
+    assert result is not None  # a blocking export always runs
+    for rec in result.records:
+        print(f"chain {rec['chain']!r}: head {rec['count']} {rec['hash'][:16]}… -> "
+              f"{audit.heads_dir(settings) / audit.export_file_name(rec['chain'])}")
+    if result.posted is None:
+        print("governorate server: not configured (HALL_GOVERNORATE_URL)")
+    elif result.posted:
+        print(f"governorate server: delivered to {settings.governorate_url}")
+    else:
+        print(f"governorate server: NOT delivered to {settings.governorate_url} ({result.error}); "
+              f"{result.unsent} head(s) kept for the next export")
+        return 1
     return 0
 
 
@@ -745,7 +786,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(sub.add_parser("check-config", help=cmd_check_config.__doc__)).set_defaults(fn=cmd_check_config)
     audit = sub.add_parser("audit", help="the tamper-evident audit trail").add_subparsers(dest="audit_cmd",
                                                                                           required=True)
-    common(audit.add_parser("verify", help=cmd_audit_verify.__doc__)).set_defaults(fn=cmd_audit_verify)
+    av = common(audit.add_parser("verify", help=cmd_audit_verify.__doc__))
+    av.add_argument("--exports", help="folder of exported heads (default: <data dir>/audit-heads), e.g. a copy "
+                                      "from the governorate server")
+    av.set_defaults(fn=cmd_audit_verify)
+    common(audit.add_parser("export", help=cmd_audit_export.__doc__)).set_defaults(fn=cmd_audit_export)
     sim = common(sub.add_parser("simulate", help=cmd_simulate.__doc__, description=(
         "A seeded simulation of hall days through the application. --speed 0 (default): as fast as "
         "possible, in process, on the configured database, ending yesterday unless --start-date is given "

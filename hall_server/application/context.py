@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from config import HallDef, Settings
+from hall_server.application import audit
 from hall_server.application.bus import Bus
 from hall_server.application.common import Clock, NotFound, utc_now
 from hall_server.application.estimates import WaitEstimates
@@ -25,9 +26,13 @@ class Core:
     live_stale_s: float = 0.0  # how old (real seconds) a hall's live state may be when a request reads it
     estimates: WaitEstimates = field(init=False)
     pg: bool = field(init=False)
+    audit_key: audit.AuditKey = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.pg = is_postgres(self.engine)
+        # every audit entry written through this engine is keyed (HALL_AUDIT_KEY / _FILE, or the data dir's)
+        self.audit_key = audit.load_key(self.settings)
+        audit.use_key(self.engine, self.audit_key)
         self.estimates = WaitEstimates(self.settings, self.engine, self.clock, self.live_stale_s)
 
     def hall(self, code: str) -> HallDef:
