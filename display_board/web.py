@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, render_template, request
 
 from config import ConfigError, HallDef, Settings
 from hall_server.current import runtime
+from hall_server.web_guard import parse_int
 
 bp = Blueprint("display_board", __name__, url_prefix="/board", template_folder="templates")
 # The page's own CSS and JS, next to /static/hall (hall-live.js) and /static/vendor.
@@ -116,7 +117,7 @@ def board_settings(hall_code: str, args: Mapping[str, str]) -> dict[str, Any]:
             raise BadBoardRequest(400, f"zone {zone_name!r} is not in [board.zones] of this hall ({known})")
         zone = zones[zone_name]
     numbers = [w.number for w in hall.windows]
-    windows = _list(args.get("windows"), "windows", int, numbers) or zone.windows
+    windows = _list(args.get("windows"), "windows", lambda s: parse_int(s, 1, 999), numbers) or zone.windows
     services = _list(args.get("services"), "services", str, settings.catalog.codes) or zone.services
     digits = _choice(args, "digits", ("eastern", "western"), hall.board.get("digits", "eastern"))
     lang = _choice(args, "lang", ("ar", "en"), "ar")

@@ -2,17 +2,30 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hall_server.application import Actor, HallApp, audit
-from hall_server.application.auth import Auth, Unauthorized, require
+from hall_server.application.auth import Auth, LoginBusy, Unauthorized, require
 from hall_server.application.files import FileDesk
+from hall_server.application.limits import TooManyAttempts, client_address
 from hall_server.current import runtime
 from hall_server.domain.errors import DomainError, InvalidInput
+from hall_server.web_guard import (
+    BadRequest,
+    bearer_token,
+    db_unavailable,
+    fold_digits,
+    header_text,
+    load_json,
+    non_ascii_digits,
+    parse_day,
+    parse_instant,
+    parse_int,
+    unavailable_response,
+)
 from printer.dispatch import NO_PRINTER, NOT_REPRINTED
 
 log = logging.getLogger(__name__)
@@ -20,13 +33,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 STAFF = ("clerk", "supervisor", "admin")
 SUPERVISORS = ("supervisor", "admin")
-
-
-class BadRequest(DomainError):
-    """The request cannot be read at all (not JSON, not an object)."""
-
-    code = "bad_request"
-    status = 400
 
 
 def hall_app() -> HallApp:
@@ -46,9 +52,8 @@ def auth() -> Auth:
 def actor() -> Actor | None:
     """The caller behind the Authorization header, if any."""
     if "actor" not in g:
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else None
-        g.actor = auth().resolve(token)
+        # a token that is not printable ASCII is no token of ours: 401 like any wrong one
+        g.actor = auth().resolve(bearer_token(request.headers.get("Authorization")))
     return g.actor
 
 
@@ -59,17 +64,18 @@ def error(status: int, code: str, message: str) -> tuple[Response, int]:
 
 def body() -> dict[str, Any]:
     """The JSON object sent, or an empty one when there is no body; 400 for anything else."""
-    if not request.get_data(cache=True):
+    raw = request.get_data(cache=True)  # at most MAX_CONTENT_LENGTH (413 beyond)
+    if not raw:
         return {}
-    data = request.get_json(silent=True)
+    data = load_json(raw) if request.is_json else None  # bounded depth, clean strings, safe numbers
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", "invalid_json")
     return data
 
 
 def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = False,
-          max_len: int = 200) -> Any:
-    """One typed field of the body, with a 422 naming it when it is wrong."""
+          max_len: int = 200, lo: int = -2**31, hi: int = 2**31 - 1) -> Any:
+    """One typed field of the body, with a 422 naming it when it is wrong (integers within lo..hi)."""
     if name not in data or data[name] is None:
         if required:
             raise InvalidInput(f"{name} is required", "missing_field")
@@ -81,7 +87,42 @@ def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], requir
         raise InvalidInput(f"{name} must be {getattr(kind, '__name__', str(kind))}", "invalid_field")
     if isinstance(value, str) and (len(value) > max_len or (required and not value.strip())):
         raise InvalidInput(f"{name} must be 1 to {max_len} characters", "invalid_field")
+    if isinstance(value, int) and not isinstance(value, bool) and not lo <= value <= hi:
+        raise InvalidInput(f"{name} must be from {lo} to {hi}", "invalid_field")
     return value
+
+
+def digits_field(data: dict[str, Any], name: str, code: str, max_len: int, required: bool = False) -> str | None:
+    """A field of digits (phone, mobile, national ID): Eastern Arabic digits folded to ASCII, other digits refused.
+
+    "¹²³" or "१२३" pass `str.isdigit()`; they are no phone number and must not be stored.
+    """
+    value = field(data, name, str, required=required, max_len=max_len)
+    if value is None:
+        return None
+    value = fold_digits(value)
+    if non_ascii_digits(value):
+        raise InvalidInput(f"{name} must be written with the digits 0-9 or ٠-٩", code)
+    return value
+
+
+def window_field(data: dict[str, Any], name: str) -> int | None:
+    """A window number in the body (1 to 999), or None."""
+    value = field(data, name, int, lo=-2**53, hi=2**53)
+    if value is not None and not 1 <= value <= 999:
+        raise InvalidInput(f"{name} must be a window number from 1 to 999", "invalid_window")
+    return value
+
+
+def idempotency_key() -> str | None:
+    """The Idempotency-Key header: printable ASCII or 400 (its length is the use case's to check)."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    key = header_text(raw)
+    if key is None:
+        raise BadRequest("Idempotency-Key must be printable ASCII", "invalid_idempotency_key")
+    return key
 
 
 def register_errors(app: Any) -> None:
@@ -99,6 +140,9 @@ def register_errors(app: Any) -> None:
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception):
+        if db_unavailable(exc):  # the database is down or out of reach: retry later, not a bug
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+            return unavailable_response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error(500, "internal", "internal error (a bug): it has been logged")
 
@@ -109,16 +153,31 @@ def login():
     data = body()
     username = field(data, "username", str, required=True, max_len=60)
     password = field(data, "password", str, required=True, max_len=200)
-    token, user = auth().login(username, password)
+    try:
+        token, user = auth().login(username, password, address=_client_address())
+    except (TooManyAttempts, LoginBusy) as exc:  # locked out, or every hashing slot taken
+        return _retry_later(exc)
     return jsonify({"token": token, "user": user})
+
+
+def _client_address() -> str:
+    """The caller's address for per-address limits (X-Forwarded-For only from this machine's proxy)."""
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"))
+
+
+def _retry_later(exc: TooManyAttempts | LoginBusy) -> tuple[Response, int]:
+    """429 (or 503) with the contract's error body and a Retry-After header in seconds."""
+    resp, status = error(exc.status, exc.code, exc.message)
+    resp.headers["Retry-After"] = str(exc.retry_after)
+    return resp, status
 
 
 @bp.post("/auth/logout")
 def logout():
-    header = request.headers.get("Authorization", "")
-    if actor() is None:
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None or actor() is None:
         raise Unauthorized("a bearer token is required")
-    auth().revoke(header[7:].strip())
+    auth().revoke(token)
     return "", 204
 
 
@@ -157,7 +216,7 @@ def sectors(hall: str):
 def issue(hall: str):
     who = require(actor(), ("kiosk",) + STAFF, hall)
     data = body()
-    key = request.headers.get("Idempotency-Key")
+    key = idempotency_key()
     request_file = field(data, "request_file", str, max_len=32)
     service = field(data, "service", str, required=request_file is None, max_len=40)
     if service is None:  # a returning citizen: the file decides the queue
@@ -167,7 +226,7 @@ def issue(hall: str):
         hall, service,
         priority=field(data, "priority", str, max_len=20),
         request_file=request_file,
-        phone=field(data, "phone", str, max_len=15),
+        phone=digits_field(data, "phone", "invalid_phone", max_len=15),
         idempotency_key=key, actor=who)
     # Printing is queued after the commit: it never fails or delays the request (the outcome follows
     # as `print_status`, matched by print.job_id); a retried key never reprints.
@@ -189,9 +248,11 @@ def cancel(token: str):
 
 # ----- windows ------------------------------------------------------------------------------
 def _n(number: str) -> int:
-    if not number.isdigit() or not 1 <= int(number) <= 999:
+    """A window number from the path: 0-9 (or ٠-٩) digits, 1 to 999."""
+    n = parse_int(number, 1, 999)
+    if n is None:
         raise InvalidInput("window must be a number from 1 to 999", "invalid_window")
-    return int(number)
+    return n
 
 
 @bp.get("/halls/<hall>/windows")
@@ -241,7 +302,7 @@ def window_action(hall: str, number: str, action: str):
         return jsonify(app.park(hall, n, who))
     if action == "transfer":
         return jsonify(app.transfer(hall, n, who, service=field(data, "service", str, max_len=40),
-                                    to_window=field(data, "window", int),
+                                    to_window=window_field(data, "window"),
                                     ticket_ref=field(data, "ticket", str, max_len=16)))
     if action in ("sign-in", "sign-out", "pause", "resume"):
         return jsonify(app.set_window_state(hall, n, action.replace("-", "_"), who))
@@ -289,11 +350,7 @@ def stats(hall: str):
 def staffing(hall: str):
     """Windows needed per hour on ?day=YYYY-MM-DD (default tomorrow), from history (supervisor)."""
     require(actor(), SUPERVISORS, hall)
-    raw = request.args.get("day")
-    try:
-        day = date.fromisoformat(raw) if raw else None
-    except ValueError:
-        raise InvalidInput("day must be a date like 2026-11-23", "invalid_field") from None
+    day = parse_day(request.args.get("day"), "day", "invalid_field")
     return jsonify(hall_app().staffing_plan(hall, day)["hours"])
 
 
@@ -362,12 +419,13 @@ def _int_list(data: dict[str, Any], name: str) -> list[int]:
 def file_create(hall: str):
     who = require(actor(), STAFF, hall)
     data = body()
-    window = field(data, "window", int)
+    window = window_field(data, "window")
     result = files().create(
         hall, field(data, "service", str, required=True, max_len=40),
         field(data, "citizen_name", str, required=True, max_len=120),
-        field(data, "national_id", str, required=True, max_len=20),
-        field(data, "mobile", str, max_len=20), _int_list(data, "documents_received"), who, window=window)
+        digits_field(data, "national_id", "invalid_national_id", max_len=20, required=True),
+        digits_field(data, "mobile", "invalid_mobile", max_len=20), _int_list(data, "documents_received"), who,
+        window=window)
     return jsonify(result), 201
 
 
@@ -421,8 +479,12 @@ def file_route(hall: str, number: str):
 def inquiry(hall: str):
     """Citizens without staff: file number and the last four digits of the national ID or mobile."""
     data = body()
-    return jsonify(files().inquiry(hall, field(data, "file", str, required=True, max_len=32),
-                                   field(data, "last4", str, required=True, max_len=8)))
+    try:
+        return jsonify(files().inquiry(hall, field(data, "file", str, required=True, max_len=32),
+                                       digits_field(data, "last4", "invalid_last4", max_len=8, required=True),
+                                       address=_client_address()))
+    except TooManyAttempts as exc:
+        return _retry_later(exc)
 
 
 @bp.get("/halls/<hall>/departments")
@@ -439,14 +501,7 @@ def audit_search(hall: str):
     args = request.args
 
     def when(name: str):
-        raw = args.get(name)
-        if not raw:
-            return None
-        try:
-            value = datetime.fromisoformat(raw)
-        except ValueError:
-            raise InvalidInput(f"{name} must be an ISO date or date-time", "invalid_field") from None
-        return value if value.tzinfo else value.replace(tzinfo=hall_app().hall(hall).tz)
+        return parse_instant(args.get(name), name, hall_app().hall(hall).tz)
 
     return jsonify(audit.search(hall_app().engine, chain=hall, actor=args.get("actor") or None,
                                 ticket=args.get("ticket") or None, file=args.get("file") or None,

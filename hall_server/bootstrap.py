@@ -19,7 +19,7 @@ from display_board.web import hall_zones
 from hall_server import sms
 from hall_server.application import Bus, Clock, HallApp, utc_now
 from hall_server.application.alerts import AlertDesk
-from hall_server.application.auth import Auth
+from hall_server.application.auth import Auth, HashPool
 from hall_server.application.files import FileDesk
 from hall_server.application.reports import Reports
 from hall_server.migrate import upgrade
@@ -77,7 +77,8 @@ def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runt
     outbox = sms.SmsOutbox({h.code: sms.make_gateway(h.sms, settings.data_dir) for h in settings.halls})
     rt = Runtime(
         settings=settings, engine=engine, bus=bus, hall=hall, files=FileDesk(hall),
-        auth=Auth(engine, settings.token_hours, clock=clock), reports=Reports(hall),
+        auth=Auth(engine, settings.token_hours, clock=clock, idle_minutes=settings.token_idle_minutes,
+                  hasher=HashPool(settings.async_mode)), reports=Reports(hall),
         alerts=AlertDesk(hall, devices.of_hall), devices=devices, listeners=listeners,
         # each server-driven printer's worker: a greenlet under gevent, a thread in threading mode
         printing=PrintDispatcher(settings, emit, printer_status, spawn=sio.start_background_task),

@@ -22,7 +22,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = bootstrap(settings, socketio, clock)
 
-    from hall_server import api, pages
+    from hall_server import api, pages, web_guard
+    web_guard.init_app(app, settings.public_url)  # body limit, URL check, security headers
     api.register_errors(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

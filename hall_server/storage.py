@@ -179,6 +179,18 @@ api_tokens = Table(
 )
 
 
+# Failed attempts shared by every process: logins per user and per address, file inquiries per
+# file and per address (hall_server.application.limits). A row is forgotten after forget_at.
+attempt_limits = Table(
+    "attempt_limits", metadata,
+    Column("key", String(120), primary_key=True),  # e.g. login-user:amal, inquiry-file:kfs:2026-1
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("forget_at", UTCDateTime, nullable=False),
+)
+Index("ix_attempt_limits_forget_at", attempt_limits.c.forget_at)
+
+
 request_files = Table(
     "request_files", metadata,
     Column("id", Integer, primary_key=True),

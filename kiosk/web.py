@@ -12,6 +12,7 @@ from flask_socketio import rooms
 from hall_server import events as ev
 from hall_server.current import runtime
 from hall_server.realtime import socketio
+from hall_server.web_guard import parse_int
 from printer.dispatch import PrintDispatcher
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ def kiosk_page(hall: str):
 
 def _seconds(name: str, default: int) -> int:
     """A timeout from the query (installers and tests shorten them), bounded to sane values."""
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and 2 <= int(raw) <= 3600 else default
+    value = parse_int(request.args.get(name), 2, 3600)
+    return default if value is None else value
 
 
 @bp.get("/qr.png")
@@ -60,10 +61,10 @@ def qr_png():
     data = request.args.get("data", "")
     if not data or len(data) > QR_MAX_CHARS or not data.isprintable():
         return _bad(f"data must be 1 to {QR_MAX_CHARS} printable characters")
-    scale = request.args.get("scale", "10")
-    if not scale.isdigit() or int(scale) not in QR_SCALES:
+    scale = parse_int(request.args.get("scale", "10"), QR_SCALES.start, QR_SCALES.stop - 1)
+    if scale is None:
         return _bad(f"scale must be a whole number from {QR_SCALES.start} to {QR_SCALES.stop - 1}")
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=int(scale), border=4)
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=scale, border=4)
     qr.add_data(data)
     qr.make(fit=True)
     buf = io.BytesIO()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,8 +107,31 @@ def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
-        yield b
+        yield CspBypassingBrowser(b)
         b.close()
+
+
+class CspBypassingBrowser:
+    """The browser, with pages opened past their Content-Security-Policy unless a test says otherwise.
+
+    Playwright's wait_for_function evaluates its predicate with eval() inside the page, which the
+    pages' `script-src 'self'` refuses (EvalError). The pages themselves under their real policy are
+    checked by tests/e2e/test_page_csp.py (bypass_csp=False).
+    """
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+
+    def new_context(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("bypass_csp", True)
+        return self.browser.new_context(**kwargs)
+
+    def new_page(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("bypass_csp", True)
+        return self.browser.new_page(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.browser, name)
 
 
 @pytest.fixture

@@ -1,28 +1,39 @@
-"""Staff accounts and bearer tokens for staff and devices; only token hashes are stored."""
+"""Staff accounts and bearer tokens for staff and devices; only token hashes are stored.
+
+Every request looks its token up in the database (one indexed SELECT, joined to the user), so a
+logout, an expiry, an idle timeout or a deactivated account counts in every process at once.
+Logins are limited per user and per address (hall_server.application.limits), answer an unknown
+user after the same password hashing as a known one, and hash in a small bounded pool of OS
+threads so a flood of wrong passwords cannot stall the event loop that issues tickets.
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hall_server.application import Actor, Forbidden, audit, utc_now
+from hall_server.application.limits import LOGIN_ADDR, LOGIN_USER, Limiter, TooManyAttempts
 from hall_server.domain.errors import DomainError, InvalidInput
 from hall_server.storage import api_tokens, is_postgres, read_tx, users, write_tx
 
 STAFF_ROLES = ("clerk", "supervisor", "admin", "back_office")
 DEVICE_ROLES = ("kiosk", "board", "announcer", "printer")
 _USERNAME_RE = re.compile(r"^[a-z0-9_.-]{2,60}$")
-_CACHE_SECONDS = 20.0
+T = TypeVar("T")
+
+__all__ = ["Auth", "HashPool", "LoginBusy", "TooManyAttempts", "Unauthorized", "require"]
 
 
 class Unauthorized(DomainError):
@@ -32,19 +43,101 @@ class Unauthorized(DomainError):
     status = 401
 
 
+class LoginBusy(DomainError):
+    """Every password-hashing slot is taken: try again in a moment (nothing was checked)."""
+
+    code = "login_busy"
+    status = 503
+    retry_after = 1
+
+
+class HashPool:
+    """Password hashing off the event loop: `workers` OS threads and at most `queue` waiting.
+
+    gevent: a gevent ThreadPool of native threads (the greenlet waits, the loop runs on);
+    eventlet: its tpool; threading: a ThreadPoolExecutor; "inline": in the caller (CLI, tests).
+    A call beyond workers + queue fails at once with LoginBusy (503) instead of waiting in line.
+    """
+
+    def __init__(self, mode: str = "inline", workers: int | None = None, queue: int = 8) -> None:
+        self.mode = mode
+        # leave a core to the event loop: scrypt releases the GIL, so a hashing thread takes a whole core
+        self.workers = workers or max(1, min(2, (os.cpu_count() or 2) - 1))
+        self.capacity = self.workers + queue
+        self._in_use = 0
+        self._lock = threading.Lock()
+        self._pool: Any = None
+
+    def _executor(self) -> Any:
+        if self._pool is None:
+            if self.mode == "gevent":
+                from gevent.threadpool import ThreadPool
+                self._pool = ThreadPool(self.workers)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="hall-hash")
+        return self._pool
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) on a hashing thread; LoginBusy when every slot and queue place is taken."""
+        if self.mode == "inline":
+            return fn(*args)
+        with self._lock:
+            if self._in_use >= self.capacity:
+                raise LoginBusy("the server is busy checking passwords; try again in a moment")
+            self._in_use += 1
+        try:
+            if self.mode == "eventlet":
+                from eventlet import tpool
+                return tpool.execute(fn, *args)
+            with self._lock:
+                pool = self._executor()
+            if self.mode == "gevent":
+                return pool.apply(fn, args)
+            return pool.submit(fn, *args).result()
+        finally:
+            with self._lock:
+                self._in_use -= 1
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, checked for unknown users so they take as long as known ones."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Auth:
-    """Creates users and tokens and resolves a bearer token to an Actor (with a short cache)."""
+_RESOLVE = select(
+    api_tokens.c.kind, api_tokens.c.role, api_tokens.c.hall, api_tokens.c.device_name, api_tokens.c.created_at,
+    api_tokens.c.expires_at, api_tokens.c.revoked, api_tokens.c.last_seen_at,
+    users.c.id.label("uid"), users.c.username, users.c.role.label("user_role"), users.c.windows,
+    users.c.departments, users.c.active,
+).select_from(api_tokens.outerjoin(users, users.c.id == api_tokens.c.user_id)).where(
+    api_tokens.c.token_hash == bindparam("b_hash"))
+_TOUCH = update(api_tokens).where(api_tokens.c.token_hash == bindparam("b_hash")).values(
+    last_seen_at=bindparam("b_now"))
 
-    def __init__(self, engine: Engine, token_hours: int = 12, clock: Callable[[], datetime] = utc_now) -> None:
+
+class Auth:
+    """Creates users and tokens, logs in (limited, constant time, off the loop), resolves tokens."""
+
+    def __init__(self, engine: Engine, token_hours: int = 12, clock: Callable[[], datetime] = utc_now,
+                 idle_minutes: int = 0, hasher: HashPool | None = None) -> None:
         self.engine = engine
         self.token_hours = token_hours
+        self.idle = timedelta(minutes=idle_minutes) if idle_minutes else None
+        # last_seen_at is written at most once per this much per token (not on every request)
+        self._touch_every = min(timedelta(minutes=1), self.idle / 5) if self.idle else None
         self.clock = clock
-        self._cache: dict[str, tuple[float, Actor]] = {}
-        self._lock = threading.Lock()
+        self.hasher = hasher or HashPool()
+        self.limits = Limiter(engine, clock)
 
     def add_user(self, username: str, password: str, role: str, full_name: str = "",
                  halls: list[str] | None = None, windows: list[int] | None = None,
@@ -71,23 +164,42 @@ class Auth:
             uid = c.execute(select(users.c.id).where(users.c.username == username)).scalar()
         return int(uid) if uid is not None else None
 
-    def login(self, username: str, password: str) -> tuple[str, dict[str, Any]]:
-        """Check the password and issue a staff token valid for token_hours."""
-        with read_tx(self.engine) as c:
-            row = c.execute(select(users).where(users.c.username == username)).first()
+    def login(self, username: str, password: str, address: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Check the password and issue a staff token valid for token_hours.
+
+        Refused with TooManyAttempts (429) while the user or the address is locked, without
+        looking at the password; LoginBusy (503) when the hashing pool is full.
+        """
+        keys = [(LOGIN_USER, LOGIN_USER.key(username.strip().lower()))]
+        if address:
+            keys.append((LOGIN_ADDR, LOGIN_ADDR.key(address)))
+        attempt = self.limits.begin(keys, "too many failed logins; try again later")
+        try:
+            with read_tx(self.engine) as c:
+                row = c.execute(select(users).where(users.c.username == username)).first()
+            # an unknown user costs the same hashing as a known one: the timing tells nothing
+            stored = row.password_hash if row is not None else _dummy_hash()
+            ok = self.hasher.run(check_password_hash, stored, password)
+        except BaseException:
+            self.limits.cancel(attempt)
+            raise
         now = self.clock()
         pg = is_postgres(self.engine)
-        if row is None or not row.active or not check_password_hash(row.password_hash, password):
+        if row is None or not row.active or not ok:
             with write_tx(self.engine) as c:
-                audit.append(c, audit.GLOBAL_CHAIN, now, f"user:{username[:60]}", "login_failed", pg=pg)
+                locks = self.limits.failed(c, attempt)
+                audit.append(c, audit.GLOBAL_CHAIN, now, f"user:{username[:60]}", "login_failed", pg=pg,
+                             data={"locked_until": max(u for _, _, u in locks)} if locks else None)
             raise Unauthorized("wrong username or password", "bad_credentials")
         token = secrets.token_urlsafe(32)
         with write_tx(self.engine) as c:
+            self.limits.succeeded(c, attempt)
             audit.append(c, audit.GLOBAL_CHAIN, now, f"user:{row.username}", "login", pg=pg,
                          data={"role": row.role})
             c.execute(insert(api_tokens).values(
                 token_hash=_hash(token), kind="staff", user_id=row.id, role=row.role, hall=None,
-                created_at=now, expires_at=now + timedelta(hours=self.token_hours), revoked=False))
+                created_at=now, expires_at=now + timedelta(hours=self.token_hours), revoked=False,
+                last_seen_at=now))
         return token, self.user_view(row)
 
     @staticmethod
@@ -109,42 +221,34 @@ class Auth:
         return token
 
     def revoke(self, token: str) -> None:
-        """Log out: the token stops working at once in this process."""
+        """Log out: the token stops working at once, in every process (nothing caches it)."""
         with write_tx(self.engine) as c:
             c.execute(update(api_tokens).where(api_tokens.c.token_hash == _hash(token)).values(revoked=True))
-        with self._lock:
-            self._cache.pop(_hash(token), None)
 
     def resolve(self, token: str | None) -> Actor | None:
-        """The actor behind a bearer token, or None if it is unknown, revoked or expired."""
-        if not token:
+        """The actor behind a bearer token, or None if it is unknown, revoked, expired or idle too long."""
+        if not token or len(token) > 200:
             return None
         h = _hash(token)
-        now_m = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(h)
-            if hit and hit[0] > now_m:
-                return hit[1]
         with read_tx(self.engine) as c:
-            row = c.execute(select(api_tokens).where(api_tokens.c.token_hash == h)).first()
-            user = None
-            if row is not None and row.user_id is not None:
-                user = c.execute(select(users).where(users.c.id == row.user_id)).first()
-        if row is None or row.revoked or (row.expires_at and row.expires_at < self.clock()):
+            row = c.execute(_RESOLVE, {"b_hash": h}).first()
+        now = self.clock()
+        if row is None or row.revoked or (row.expires_at and row.expires_at < now):
             return None
-        if row.kind == "staff":
-            if user is None or not user.active:
+        if row.kind != "staff":
+            return Actor("device", row.device_name, row.role, hall=row.hall)
+        if row.uid is None or not row.active:
+            return None
+        if self.idle is not None and self._touch_every is not None:
+            seen = row.last_seen_at or row.created_at
+            if now - seen > self.idle:
                 return None
-            actor = Actor("user", user.username, user.role, user_id=user.id,
-                          windows=tuple(user.windows) if user.windows is not None else None,
-                          departments=tuple(user.departments) if user.departments is not None else None)
-        else:
-            actor = Actor("device", row.device_name, row.role, hall=row.hall)
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[h] = (now_m + _CACHE_SECONDS, actor)
-        return actor
+            if now - seen >= self._touch_every:
+                with write_tx(self.engine) as c:
+                    c.execute(_TOUCH, {"b_hash": h, "b_now": now})
+        return Actor("user", row.username, row.user_role, user_id=row.uid,
+                     windows=tuple(row.windows) if row.windows is not None else None,
+                     departments=tuple(row.departments) if row.departments is not None else None)
 
 
 def require(actor: Actor | None, roles: tuple[str, ...], hall: str | None = None) -> Actor:
