@@ -10,11 +10,16 @@
     ar: {ticket: "رقم التذكرة", window: "الشباك", windowN: "شباك", recent: "النداءات السابقة",
          windows: "الشبابيك", waiting: "في الانتظار", closed: "مغلق", paused: "استراحة", free: "متاح",
          offline: "غير متصل — جارٍ إعادة الاتصال", recall: "نداء متكرر", none: "لا أحد في الانتظار",
-         more: "خدمات أخرى"},
+         more: "خدمات أخرى",
+         // today's estimate accuracy: k of every 10 (or k of n while fewer than 10 were judged)
+         acc10: "{k} من كل {ten} تقديرات اليوم {was} في حدود {five} دقائق",
+         accN: "{k} من {n} تقديرات اليوم {was} في حدود {five} دقائق", was1: "كان", was: "كانت"},
     en: {ticket: "Ticket", window: "Window", windowN: "Window", recent: "Previous calls",
          windows: "Windows", waiting: "Waiting", closed: "Closed", paused: "Break", free: "Open",
          offline: "Offline — reconnecting", recall: "Called again", none: "No one waiting",
-         more: "more services"}
+         more: "more services",
+         acc10: "{k} out of {ten} estimates today {was} within {five} minutes",
+         accN: "{k} of {n} estimates today {was} within {five} minutes", was1: "was", was: "were"}
   };
   var T = TEXT[cfg.lang] || TEXT.ar;
   var MAX_CALLS = 12;          // what the snapshot carries
@@ -73,7 +78,7 @@
   }
 
   // ----- state ------------------------------------------------------------------------------------
-  var state = {calls: [], windows: {}, order: [], waiting: {}, message: null};
+  var state = {calls: [], windows: {}, order: [], waiting: {}, message: null, accuracy: null};
   var booted = false;
   var flashTimer = null;
   var calledAt = {};           // window number -> time its tile was last highlighted
@@ -207,6 +212,41 @@
     var m = $("message");
     m.textContent = state.message || "";
     m.hidden = !state.message;
+  }
+
+  // "8 out of 10 estimates today were within 5 minutes": only when the hall shows it and at least
+  // five estimates were judged today (fewer say nothing). Under ten, the plain "k of n".
+  var ACCURACY_MIN = 5;
+  function renderAccuracy() {
+    var box = $("accuracy"), a = state.accuracy;
+    var show = !!(a && a.of >= ACCURACY_MIN);
+    var changed = box.hidden === show;
+    box.hidden = !show;
+    if (show) {
+      var ten = a.of >= 10;
+      var k = ten ? Math.round(10 * a.within / a.of) : a.within;
+      box.textContent = T[ten ? "acc10" : "accN"].replace("{k}", digits(k)).replace("{ten}", digits(10))
+        .replace("{n}", digits(a.of)).replace("{five}", digits(5)).replace("{was}", k === 1 ? T.was1 : T.was);
+      box.setAttribute("data-within", a.within);
+      box.setAttribute("data-of", a.of);
+    } else {
+      box.textContent = "";
+    }
+    if (changed) renderTicker();   // the ticker's width changed
+  }
+
+  // The accuracy changes with each call; the snapshot has it, events do not: a board of a hall that
+  // shows it reads GET /board a few seconds after calls (coalesced), and every few minutes anyway.
+  var accuracyTimer = null;
+  function refreshAccuracySoon(delay) {
+    if (state.accuracy === null || accuracyTimer) return;
+    accuracyTimer = setTimeout(function () {
+      accuracyTimer = null;
+      fetch("/api/v1/halls/" + encodeURIComponent(cfg.hall) + "/board", {cache: "no-store"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (b) { if (b && "accuracy" in b) { state.accuracy = b.accuracy; renderAccuracy(); } })
+        .catch(function () { /* the next call or snapshot tries again */ });
+    }, delay);
   }
 
   function renderTicker() {
@@ -430,6 +470,8 @@
     b.windows.forEach(function (w) { state.windows[w.number] = w; state.order.push(w.number); });
     state.waiting = (snap.queue && snap.queue.waiting) || b.waiting || {};
     state.message = b.message;
+    state.accuracy = b.accuracy === undefined ? null : b.accuracy;
+    renderAccuracy();
     var before = state.calls[0] ? state.calls[0].call_id : null;
     state.calls = sortCalls(b.calls);
     var missed = [];
@@ -468,6 +510,7 @@
     document.body.setAttribute("data-seq", d.seq);
     if (name === "ticket_called") {
       onCall(d);
+      refreshAccuracySoon(4000 + Math.round(Math.random() * 4000));
     } else if (name === "window_changed") {
       var w = state.windows[d.number];
       if (!w) return;
@@ -514,6 +557,7 @@
   }, 2000);
   renderTicker();
   window.addEventListener("resize", renderTicker);
+  setInterval(function () { refreshAccuracySoon(0); }, 5 * 60 * 1000);
   if (window.ResizeObserver) {
     // Rows that fit change when the message bar comes or goes, or the TV turns: fit them again.
     new ResizeObserver(function () { if (booted) renderCalls(); }).observe($("calls"));

@@ -38,6 +38,12 @@
       "state.open": "مفتوح", "state.paused": "استراحة", "state.closed": "مغلق",
       "status.called": "نُودي", "status.serving": "قيد الخدمة",
       "unit.min": "د", "none": "—",
+      // wait estimates against the waits that happened (estimate at issue minus the wait)
+      "est.of": "{k} من {n}", "est.error": "{m} د",
+      "est.short": "أقصر بـ {m} د", "est.long": "أطول بـ {m} د", "est.fair": "بلا انحياز",
+      "est.bias_short": "التقديرات أقصر من الواقع بـ {m} د", "est.bias_long": "التقديرات أطول من الواقع بـ {m} د",
+      "est.bias_fair": "التقديرات بلا انحياز يُذكر",
+      "est.none": "تقديرات الانتظار اليوم: لم يُنادَ بعد على تذكرة لها تقدير.",
     },
     en: {
       "live.online": "Live", "live.offline": "Offline", "live.error": "Live connection error",
@@ -68,6 +74,11 @@
       "state.open": "Open", "state.paused": "On break", "state.closed": "Closed",
       "status.called": "Called", "status.serving": "Serving",
       "unit.min": "min", "none": "—",
+      "est.of": "{k} of {n}", "est.error": "{m} min",
+      "est.short": "{m} min short", "est.long": "{m} min long", "est.fair": "no bias",
+      "est.bias_short": "estimates run {m} min short", "est.bias_long": "estimates run {m} min long",
+      "est.bias_fair": "estimates show no bias",
+      "est.none": "Wait estimates today: no ticket with an estimate has been called yet.",
     },
   };
 
@@ -154,6 +165,36 @@
     return new Intl.DateTimeFormat("en-CA", {timeZone: Sup.tz, year: "numeric", month: "2-digit", day: "2-digit"})
       .format(new Date());
   };
+  // ----- wait-estimate accuracy ({count, within_5_min, within_5_min_share, mean_abs_error_seconds,
+  // bias_seconds}; bias = estimate minus the wait: below zero the estimates ran short) ---------------
+  // Minutes with one decimal under ten ("2.5"), whole above.
+  Sup.fmtMinutes = function (seconds) {
+    var m = Math.abs(seconds) / 60;
+    return m < 10 ? String(Math.round(m * 10) / 10) : String(Math.round(m));
+  };
+  // "3 min short" / "2 min long" (short: a table cell) or the sentence; under half a minute: no bias.
+  Sup.biasText = function (acc, sentence) {
+    if (!acc || !acc.count || acc.bias_seconds === null || acc.bias_seconds === undefined) return Sup.t("none");
+    var b = acc.bias_seconds;
+    if (Math.abs(b) < 30) return Sup.t(sentence ? "est.bias_fair" : "est.fair");
+    var key = b < 0 ? "short" : "long";
+    return Sup.t((sentence ? "est.bias_" : "est.") + key, {m: Sup.fmtMinutes(b)});
+  };
+  Sup.errorMinutes = function (acc) {
+    if (!acc || !acc.count || acc.mean_abs_error_seconds === null) return Sup.t("none");
+    return Sup.t("est.error", {m: Sup.fmtMinutes(acc.mean_abs_error_seconds)});
+  };
+  // The share within 5 minutes as a bar, with "k of n" beside it.
+  Sup.accuracyHtml = function (acc) {
+    if (!acc || !acc.count) return '<span class="muted">' + Sup.t("none") + "</span>";
+    return Sup.shareHtml(acc.within_5_min_share) + ' <small class="muted est-of">' +
+      Sup.esc(Sup.t("est.of", {k: acc.within_5_min, n: acc.count})) + "</small>";
+  };
+  Sup.biasClass = function (acc) {
+    if (!acc || !acc.count || acc.bias_seconds === null || Math.abs(acc.bias_seconds) < 30) return "";
+    return acc.bias_seconds < 0 ? "bias-short" : "bias-long";
+  };
+
   Sup.esc = function (s) {
     return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, function (c) {
       return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];

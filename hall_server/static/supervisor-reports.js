@@ -32,6 +32,12 @@
       "gov.table": "المراكز، الأسوأ أولًا", "gov.sorted": "الترتيب: أقل نسبة ضمن الهدف، ثم أكثر الملفات المتأخرة",
       "gov.chart": "نسبة الخدمة ضمن الهدف لكل مركز",
       "rep.empty": "لا بيانات في هذه الفترة.", "rep.loading": "جارٍ التحميل…",
+      "est.title": "دقة تقديرات الانتظار", "k.estimates": "تقديرات في حدود 5 دقائق",
+      "col.est_count": "تذاكر بتقدير", "col.est_within": "في حدود 5 دقائق", "col.est_error": "متوسط الخطأ",
+      "col.est_bias": "الانحياز",
+      "est.summary": "في حدود 5 دقائق: {k} من {n} ({p}) · متوسط الخطأ {m} د · {b}",
+      "est.empty": "لم يُنادَ في هذه الفترة على تذكرة لها تقدير.",
+      "est.defs": "التقدير: ما قيل للمواطن عند إصدار تذكرته عن انتظاره حتى النداء، مقارنًا بانتظاره الفعلي. في حدود 5 دقائق: فرق لا يزيد على 5 دقائق. الانحياز: متوسط التقدير ناقص الانتظار؛ أقصر يعني أن الناس انتظروا أكثر مما قيل لهم.",
       "rep.defs": "الانتظار: من الإصدار (أو التحويل) حتى النداء. المئين 90 بطريقة الرتبة الأقرب (قيمة مرصودة فعلًا). ضمن الهدف: انتظار لا يزيد على الهدف. مدة الخدمة: من بدء الخدمة (أو النداء) حتى الإنهاء. الملفات المنجزة: وصلت «جاهز» أو «مرفوض»؛ المتأخرة: أُنجزت بعد موعدها أو ما زالت مفتوحة بعده.",
     },
     en: {
@@ -57,6 +63,12 @@
       "gov.table": "Centers, worst first", "gov.sorted": "sorted by: lowest share within target, then most late files",
       "gov.chart": "Share served within target, per center",
       "rep.empty": "No data in this range.", "rep.loading": "Loading…",
+      "est.title": "Wait estimate accuracy", "k.estimates": "Estimates within 5 minutes",
+      "col.est_count": "Tickets with an estimate", "col.est_within": "Within 5 minutes", "col.est_error": "Mean error",
+      "col.est_bias": "Bias",
+      "est.summary": "Within 5 minutes: {k} of {n} ({p}) · mean error {m} min · {b}",
+      "est.empty": "No ticket with an estimate was called in this range.",
+      "est.defs": "Estimate: the wait until the call a citizen was told when the ticket was issued, against the wait that happened. Within 5 minutes: off by at most 5 minutes. Bias: the mean of estimate minus wait; short means people waited longer than they were told.",
       "rep.defs": "Wait: from issue (or transfer) to the call. 90th percentile by nearest rank (always an observed wait). Within target: a wait of at most the target. Service time: from start (or the call) to completion. Files completed: reached ready or rejected; late: completed after the due date, or still open past it.",
     },
   });
@@ -204,6 +216,8 @@
       kpiHtml("k.wait_p90", Sup.fmtDuration(t.wait_p90_seconds)),
       kpiHtml("k.share", Sup.fmtShare(t.within_target_share), Sup.shareClass(t.within_target_share)),
       kpiHtml("k.service_avg", Sup.fmtDuration(t.service_time_avg_seconds)),
+      kpiHtml("k.estimates", r.estimates && r.estimates.all.count ? Sup.fmtShare(r.estimates.all.within_5_min_share)
+        : Sup.t("none"), r.estimates && r.estimates.all.count ? Sup.shareClass(r.estimates.all.within_5_min_share) : ""),
       kpiHtml("k.files_received", Sup.fmtNum(f.received)), kpiHtml("k.files_completed", Sup.fmtNum(f.completed)),
       kpiHtml("k.files_late", Sup.fmtNum(f.late), f.late ? "bad" : "good")].join("");
     var pt = document.getElementById("print-title");
@@ -275,6 +289,47 @@
     document.getElementById("tbl-files").innerHTML = "<thead><tr><th>" + Sup.esc(Sup.t("col.service")) +
       '</th><th class="n">' + Sup.esc(Sup.t("col.received")) + '</th><th class="n">' + Sup.esc(Sup.t("col.completed")) +
       '</th><th class="n">' + Sup.esc(Sup.t("col.late")) + "</th></tr></thead><tbody>" + fr.join("") + "</tbody>";
+    renderEstimates(r);
+  }
+
+  // ----- wait-estimate accuracy: per day, hour and service, with the whole range as the total ----
+  function estimatesTable(id, keyLabel, rows, keyOf, keyFmt, all) {
+    var head = "<thead><tr><th>" + Sup.esc(Sup.t(keyLabel)) + '</th><th class="n">' + Sup.esc(Sup.t("col.est_count")) +
+      "</th><th>" + Sup.esc(Sup.t("col.est_within")) + '</th><th class="n">' + Sup.esc(Sup.t("col.est_error")) +
+      "</th><th>" + Sup.esc(Sup.t("col.est_bias")) + "</th></tr></thead>";
+    function line(cls, key, keyHtml, x) {
+      return '<tr class="' + cls + '" data-key="' + Sup.esc(key) + '" data-count="' + x.count + '" data-within="' +
+        x.within_5_min + '"><td>' + keyHtml + '</td><td class="n">' + x.count + "</td><td>" + Sup.accuracyHtml(x) +
+        '</td><td class="n">' + Sup.esc(Sup.errorMinutes(x)) + '</td><td class="' + Sup.biasClass(x) + '">' +
+        Sup.esc(Sup.biasText(x, false)) + "</td></tr>";
+    }
+    var body = rows.map(function (x) { return line("", keyOf(x), keyFmt(x), x); });
+    if (!rows.length) body = ['<tr class="empty-row"><td colspan="5">' + Sup.esc(Sup.t("est.empty")) + "</td></tr>"];
+    else if (all && rows.length > 1) body.push(line("total", "all", Sup.esc(Sup.t("col.total")), all));
+    document.getElementById(id).innerHTML = head + "<tbody>" + body.join("") + "</tbody>";
+  }
+
+  function renderEstimates(r) {
+    var card = document.getElementById("est-card");
+    var e = r.estimates;
+    card.hidden = !e;
+    if (!e) return;
+    var a = e.all;
+    document.getElementById("est-summary").textContent = a && a.count ? Sup.t("est.summary", {
+      k: a.within_5_min, n: a.count, p: Sup.fmtShare(a.within_5_min_share),
+      m: Sup.fmtMinutes(a.mean_abs_error_seconds), b: Sup.biasText(a, true)}) : Sup.t("est.empty");
+    var names = {};
+    (r.by_service || []).forEach(function (x) { names[x.key] = x.name; });
+    estimatesTable("tbl-est-day", "col.day", e.by_day, function (x) { return x.day; }, function (x) {
+      return '<span class="ltr mono">' + Sup.esc(x.day) + "</span>";
+    }, a);
+    estimatesTable("tbl-est-hour", "col.hour", e.by_hour, function (x) { return x.hour; }, function (x) {
+      return '<span class="ltr mono">' + String(x.hour).padStart(2, "0") + ":00</span>";
+    }, a);
+    var bySvc = e.by_service.slice().sort(function (x, y) { return y.count - x.count || x.service.localeCompare(y.service); });
+    estimatesTable("tbl-est-service", "col.service", bySvc, function (x) { return x.service; }, function (x) {
+      return names[x.service] ? Sup.esc(Sup.name(names[x.service])) : '<span class="ltr mono">' + Sup.esc(x.service) + "</span>";
+    }, a);
   }
 
   function downloadCsv() {

@@ -15,6 +15,9 @@
       "live.title": "لوحة المشرف",
       "kpi.waiting": "ينتظرون الآن", "kpi.issued": "تذاكر اليوم", "kpi.served": "تمت خدمتهم",
       "kpi.share": "ضمن الهدف اليوم", "kpi.open": "شبابيك مفتوحة", "kpi.alerts": "تنبيهات نشطة",
+      "kpi.estimates": "دقة التقديرات اليوم",
+      "est.line": "تقديرات الانتظار اليوم: {k} من {n} في حدود 5 دقائق ({p}) · متوسط الخطأ {m} د · {b}",
+      "svc.est_share": "دقة التقدير", "svc.est_error": "خطأ التقدير",
       "win.title": "الشبابيك", "win.number": "الشباك", "win.state": "الحالة", "win.clerk": "الموظف",
       "win.current": "التذكرة الحالية", "win.serving": "مدة الخدمة", "win.idle": "بلا عمل منذ",
       "win.services": "الخدمات", "win.actions": "إجراءات",
@@ -58,6 +61,9 @@
       "live.title": "Supervisor",
       "kpi.waiting": "Waiting now", "kpi.issued": "Tickets today", "kpi.served": "Served",
       "kpi.share": "Within target today", "kpi.open": "Open windows", "kpi.alerts": "Active alerts",
+      "kpi.estimates": "Estimate accuracy today",
+      "est.line": "Wait estimates today: {k} of {n} within 5 minutes ({p}) · mean error {m} min · {b}",
+      "svc.est_share": "Estimates within 5 min", "svc.est_error": "Estimate error",
       "win.title": "Windows", "win.number": "Window", "win.state": "State", "win.clerk": "Clerk",
       "win.current": "Current ticket", "win.serving": "Serving for", "win.idle": "Idle for",
       "win.services": "Services", "win.actions": "Actions",
@@ -172,6 +178,32 @@
     kpi("kpi-open", s.windows.filter(function (w) { return w.state === "open"; }).length + " / " + s.windows.length);
     var n = state.alerts ? state.alerts.active.length : 0;
     kpi("kpi-alerts", String(n), n ? "alerting" : "good");
+    // today's wait estimates against the waits that happened: share within 5 minutes, mean error, bias
+    var acc = s.totals.estimates || null;
+    var has = !!(acc && acc.count);
+    kpi("kpi-estimates", has ? Sup.fmtShare(acc.within_5_min_share) : Sup.t("none"),
+        has ? Sup.shareClass(acc.within_5_min_share) : "");
+    // the whole sentence above the services table: share, "k of n", mean error, bias
+    var line = document.getElementById("svc-estimates");
+    line.textContent = has ? Sup.t("est.line", {k: acc.within_5_min, n: acc.count,
+      p: Sup.fmtShare(acc.within_5_min_share), m: Sup.fmtMinutes(acc.mean_abs_error_seconds), b: Sup.biasText(acc, true)})
+      : Sup.t("est.none");
+    line.className = "est-line " + Sup.biasClass(acc);
+    var el = document.getElementById("kpi-estimates");
+    el.title = line.textContent;
+    el.dataset.count = has ? acc.count : 0;
+    el.dataset.within = has ? acc.within_5_min : 0;
+    el.dataset.bias = has && acc.bias_seconds !== null ? acc.bias_seconds : "";
+  }
+
+  // A new ticket's wait in the words the citizen reads at the kiosk (eta.js), the exact figure on hover.
+  function etaCell(seconds) {
+    if (seconds === null || seconds === undefined) return '<td class="n eta" data-eta="none"><span class="muted">' +
+      Sup.t("svc.closed") + "</span></td>";
+    var r = window.HallEta.of(seconds);
+    return '<td class="n eta" data-eta="' + window.HallEta.kind(r) + '" data-eta-range="' + r[0] + "," + r[1] +
+      '" data-seconds="' + seconds + '" title="' + Sup.esc(Sup.fmtDuration(seconds)) + '">' +
+      Sup.esc(window.HallEta.text(r, {lang: Sup.lang, digits: "western"})) + "</td>";
   }
 
   function button(action, number, label, cls) {
@@ -225,13 +257,16 @@
         '<td class="n waiting">' + x.waiting + "</td>" +
         '<td class="n timer' + (over ? " hot" : "") + '" data-base="' + (x.waiting ? x.longest_wait_seconds : "") + '"></td>' +
         '<td class="n">' + Sup.fmtDuration(x.average_wait_seconds) + "</td>" +
-        '<td class="n">' + (x.eta_new_seconds === null ? '<span class="muted">' + Sup.t("svc.closed") + "</span>"
-                                                       : Sup.fmtDuration(x.eta_new_seconds)) + "</td>" +
+        etaCell(x.eta_new_seconds) +
         "<td>" + Sup.shareHtml(x.within_target_share) + "</td>" +
         '<td class="n">' + (x.open_windows === undefined ? "" : x.open_windows) + "</td>" +
-        '<td class="n">' + x.served + "</td></tr>";
+        '<td class="n">' + x.served + "</td>" +
+        '<td class="est-share">' + Sup.accuracyHtml(x.estimates) + "</td>" +
+        '<td class="n est-error">' + Sup.esc(Sup.errorMinutes(x.estimates)) +
+        (x.estimates && x.estimates.count ? '<br><small class="' + Sup.biasClass(x.estimates) + '">' +
+          Sup.esc(Sup.biasText(x.estimates, false)) + "</small>" : "") + "</td></tr>";
     });
-    if (!rows.length) rows = ['<tr class="empty-row"><td colspan="8">' + Sup.esc(Sup.t("svc.none")) + "</td></tr>"];
+    if (!rows.length) rows = ['<tr class="empty-row"><td colspan="10">' + Sup.esc(Sup.t("svc.none")) + "</td></tr>"];
     document.querySelector("#services-table tbody").innerHTML = rows.join("");
     tick();
   }

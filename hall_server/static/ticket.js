@@ -15,7 +15,8 @@
     ar: {
       your_number: "رقم تذكرتك", go_to_window: "تفضل إلى الشباك", window_label: "رقم الشباك",
       called_again: "نداء مرة أخرى: تفضل إلى الشباك",
-      ahead: "أمامك", ahead_none: "أنت التالي", expected_wait: "الانتظار المتوقع",
+      ahead: "أمامك", you_are_next: "أنت التالي", nobody_ahead: "لا أحد أمامك", expected_wait: "الانتظار المتوقع",
+      called_now: "استعد، سيُنادى عليك الآن",
       keep_open: "أبقِ هذه الصفحة مفتوحة: ستظهر رسالة ويرن هاتفك عند ندائك.",
       enable_sound: "تفعيل التنبيه الصوتي", sound_on: "التنبيه الصوتي مفعّل",
       cancel: "إلغاء تذكرتي", confirm_cancel: "هل تريد إلغاء تذكرتك؟ لا يمكن التراجع عن ذلك.",
@@ -29,8 +30,6 @@
       parked: "تذكرتك معلقة مؤقتًا لدى الشباك {0}؛ سيناديك مرة أخرى عندما تكون جاهزًا.",
       transferred: "تم تحويل تذكرتك إلى: {0}. مكانك في الدور محفوظ.",
       no_window: "لا يوجد شباك مفتوح لهذه الخدمة الآن",
-      no_wait: "لا انتظار", minute_1: "دقيقة واحدة", minute_2: "دقيقتان",
-      minutes_few: "{0} دقائق", minutes_many: "{0} دقيقة", unknown_eta: "—",
       person_1: "شخص واحد", person_2: "شخصان", persons_few: "{0} أشخاص", persons_many: "{0} شخصًا",
       file: "رقم ملفك: {0} — تابع حالة الملف",
       priority: "أولوية: {0}",
@@ -42,7 +41,8 @@
     en: {
       your_number: "Your number", go_to_window: "Please go to window", window_label: "window number",
       called_again: "Called again: please go to window",
-      ahead: "ahead of you", ahead_none: "You are next", expected_wait: "expected wait",
+      ahead: "ahead of you", you_are_next: "You are next", nobody_ahead: "Nobody ahead of you",
+      expected_wait: "expected wait", called_now: "Get ready: you will be called now",
       keep_open: "Keep this page open: it shows a message and your phone rings when you are called.",
       enable_sound: "Turn on the sound alert", sound_on: "Sound alert is on",
       cancel: "Cancel my ticket", confirm_cancel: "Cancel your ticket? This cannot be undone.",
@@ -56,8 +56,6 @@
       parked: "Your ticket is on hold at window {0}; it will call you again when you are ready.",
       transferred: "Your ticket was transferred to: {0}. You keep your place in the queue.",
       no_window: "No window serves this service right now",
-      no_wait: "No wait", minute_1: "1 minute", minute_2: "2 minutes",
-      minutes_few: "{0} minutes", minutes_many: "{0} minutes", unknown_eta: "—",
       person_1: "1 person", person_2: "2 people", persons_few: "{0} people", persons_many: "{0} people",
       file: "File number {0}: follow its status",
       priority: "Priority: {0}",
@@ -117,10 +115,10 @@
     var rest = n % 100;
     return (rest >= 3 && rest <= 10) ? t(few, num(n)) : t(many, num(n));
   }
-  function minutesText(seconds) {
-    if (seconds === null || seconds === undefined) return t("unknown_eta");
-    if (seconds <= 0) return t("no_wait");
-    return counted(Math.ceil(seconds / 60), "minute_1", "minute_2", "minutes_few", "minutes_many");
+  // The wait as an honest range (eta.js), from the server's own eta_range_seconds.
+  function showEta(node, r) {
+    return HallEta.show(node, r, {lang: state.lang,
+                                  digits: state.lang === "ar" && DIGITS === "eastern" ? "eastern" : "western"});
   }
 
   // ----- rendering ---------------------------------------------------------------------------------
@@ -129,6 +127,7 @@
     root.dataset.status = tk.status;
     root.dataset.window = tk.window || "";
     root.dataset.position = tk.position === null || tk.position === undefined ? "" : tk.position;
+    root.dataset.next = tk.next ? "1" : "0";
     ticketNumber($("number"), tk.number);
     $("service").textContent = tk.service_name ? (tk.service_name[state.lang] || tk.service_name.ar) : tk.service;
     var pr = $("priority");
@@ -146,11 +145,17 @@
     $("waiting").hidden = !waiting;
     if (waiting) {
       var ahead = tk.position || 0;
-      $("ahead").textContent = ahead === 0 ? t("ahead_none") : counted(ahead, "person_1", "person_2", "persons_few", "persons_many");
+      var range = HallEta.of(tk);
+      // "You are next" only when the server says so (nobody of the service ahead AND the call at
+      // most 5 minutes away): nobody ahead at a window busy with a long service is not "next".
+      $("ahead").textContent = ahead > 0 ? counted(ahead, "person_1", "person_2", "persons_few", "persons_many")
+        : t(tk.next ? "you_are_next" : "nobody_ahead");
       $("ahead-label").textContent = ahead === 0 ? "" : t("ahead");
-      $("eta").textContent = tk.eta_seconds === null || tk.eta_seconds === undefined ? t("unknown_eta") : minutesText(tk.eta_seconds);
-      $("wait-hint").textContent = tk.eta_seconds === null || tk.eta_seconds === undefined
-        ? t("no_window") + " — " + t("keep_open") : t("keep_open");
+      showEta($("eta"), range);
+      var note = $("eta-note");
+      note.hidden = HallEta.kind(range) !== "now";     // [0, 0]: a free window calls it any moment
+      note.textContent = note.hidden ? "" : t("called_now");
+      $("wait-hint").textContent = range === null ? t("no_window") + " — " + t("keep_open") : t("keep_open");
     }
     var st = $("state"), text = "";
     if (tk.status === "serving") text = t("serving", num(tk.window));

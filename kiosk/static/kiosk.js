@@ -43,10 +43,6 @@
       services_count_few: "{0} خدمات",
       waiting_short: "في الانتظار: {0}",
       docs_count: "مستندات مطلوبة: {0}",
-      no_wait: "لا انتظار",
-      minute_1: "دقيقة واحدة", minute_2: "دقيقتان", minutes_few: "{0} دقائق", minutes_many: "{0} دقيقة",
-      less_minute: "أقل من دقيقة",
-      unknown_eta: "—",
       phone_title: "رقم الموبايل",
       // {n:...}: a number shown left to right in the page's digits (see fill)
       phone_hint: "رقم موبايل مصري من ١١ رقمًا يبدأ بـ {n:01}. نستخدمه فقط لإرسال رسالة بدورك.",
@@ -115,10 +111,6 @@
       services_count_few: "{0} services",
       waiting_short: "Waiting: {0}",
       docs_count: "Documents: {0}",
-      no_wait: "No wait",
-      minute_1: "1 minute", minute_2: "2 minutes", minutes_few: "{0} minutes", minutes_many: "{0} minutes",
-      less_minute: "under a minute",
-      unknown_eta: "—",
       phone_title: "Mobile number",
       phone_hint: "An Egyptian mobile number, 11 digits starting with 01. Used only to text you your turn.",
       phone_invalid: "Not a valid number: 11 digits starting with 010, 011, 012 or 015",
@@ -185,15 +177,11 @@
     if (text !== undefined && text !== null) e.textContent = text;
     return e;
   }
-  function minutesText(seconds) {
-    if (seconds === null || seconds === undefined) return t("unknown_eta");
-    if (seconds <= 0) return t("no_wait");
-    var m = Math.ceil(seconds / 60);            // rounded up: never promise less than the estimate
-    if (m < 1) return t("less_minute");
-    if (m === 1) return t("minute_1");
-    if (m === 2) return t("minute_2");
-    var rest = m % 100;
-    return (rest >= 3 && rest <= 10) ? t("minutes_few", num(m)) : t("minutes_many", num(m));
+  // A wait as an honest range (eta.js): «حوالي ١٠–١٥ دقيقة», «أقل من ٥ دقائق», «الآن»; "—" for none.
+  // `r` is a range in seconds (HallEta.of: a ticket's own eta_range_seconds, or a service's seconds).
+  function showEta(node, r) {
+    return HallEta.show(node, r, {lang: state.lang,
+                                  digits: state.lang === "ar" && HALL_DIGITS === "eastern" ? "eastern" : "western"});
   }
   function servicesCount(n) {
     if (n === 1) return t("service_1");
@@ -263,7 +251,8 @@
         return r.text().then(function (text) {
           var data = null;
           try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-          return {status: r.status, ok: r.ok, data: data};
+          // Retry-After: a 503 (database out of reach) says when to try the same key again
+          return {status: r.status, ok: r.ok, data: data, retryAfter: Number(r.headers.get("Retry-After")) || 0};
         });
       })
       .finally(function () { if (timer) clearTimeout(timer); });
@@ -409,7 +398,8 @@
       var liveEl = tiles[i].querySelector(".live");
       liveEl.className = "live " + (l.open ? "state-open" : "state-closed");
       liveEl.textContent = l.open ? t("waiting_short", num(l.waiting)) : t("closed");
-      tiles[i].querySelector(".eta").textContent = l.open ? minutesText(l.eta) : "";
+      var etaEl = tiles[i].querySelector(".eta");
+      if (l.open) showEta(etaEl, HallEta.of(l.eta)); else HallEta.mark(etaEl, null).textContent = "";
     }
   }
 
@@ -427,7 +417,7 @@
     if (!s) return;
     var l = liveOf(s.code);
     $("svc-waiting").textContent = num(l.waiting);
-    $("svc-eta").textContent = l.open ? minutesText(l.eta) : t("unknown_eta");
+    showEta($("svc-eta"), l.open ? HallEta.of(l.eta) : null);
     $("svc-closed").hidden = l.open;
     var issue = $("issue-btn");
     issue.disabled = !l.open || state.busy;
@@ -503,7 +493,9 @@
   function sendIssue(attempt, tries) {
     return api("POST", "/halls/" + HALL + "/tickets", attempt.body, {"Idempotency-Key": attempt.key}, 15000)
       .then(function (res) {
-        if (res.status >= 500 && tries < 3) return sleep(800 * (tries + 1)).then(function () { return sendIssue(attempt, tries + 1); });
+        // 5xx, 503 included: the same key again, after the server's Retry-After (at most 5 s) or our own backoff
+        var wait = Math.max(800 * (tries + 1), Math.min(res.retryAfter || 0, 5) * 1000);
+        if (res.status >= 500 && tries < 3) return sleep(wait).then(function () { return sendIssue(attempt, tries + 1); });
         return res;
       }, function () {
         // No answer (network or timeout): the ticket may exist already; the same key finds it.
@@ -551,7 +543,7 @@
     pr.hidden = !tk.priority;
     pr.textContent = tk.priority ? t("priority_label", t(tk.priority)) : "";
     $("t-ahead").textContent = num(tk.position === null || tk.position === undefined ? 0 : tk.position);
-    $("t-eta").textContent = minutesText(tk.eta_seconds);
+    showEta($("t-eta"), HallEta.of(tk));          // the ticket's own range, as its phone page shows it
     var extra = $("t-extra");
     extra.textContent = "";
     if (tk.request_file) extra.appendChild(fill(el("div", "t-file"), T[state.lang].file_on_ticket, num(tk.request_file)));
