@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from hall_server.domain.errors import DomainError, InvalidInput
+from hall_server.domain.reports import DAY_MAX, DAY_MIN, parse_day  # noqa: F401 - parse_day: the one date parser, for the API
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024      # the largest request body (413 beyond); ours are well under 2 KiB
 MAX_JSON_DEPTH = 32             # nesting of arrays/objects in a body; ours use 2
 MAX_JSON_INT = 2**53            # JSON's safe integers; no field needs more, SQLite/PostgreSQL overflow later
-DAY_MIN, DAY_MAX = date(2000, 1, 1), date(2100, 12, 31)  # dates a query may name (no overflow at the edges)
 RETRY_AFTER_SECONDS = 3         # told to clients when the database cannot be reached
 
 # Eastern Arabic and Persian digits are what an Arabic keyboard types: folded to ASCII.
@@ -80,20 +80,6 @@ def non_ascii_digits(text: str) -> bool:
     """True when the text has a digit-like character other than 0-9 (superscripts, other scripts)."""
     return any(ch.isnumeric() and not "0" <= ch <= "9" for ch in text)
 
-
-def parse_day(raw: str | None, name: str, code: str = "invalid_date") -> date | None:
-    """A YYYY-MM-DD query value within DAY_MIN..DAY_MAX, None when absent; 422 naming it otherwise."""
-    if raw is None or raw == "":
-        return None
-    try:
-        if len(raw) != 10 or not raw.isascii():
-            raise ValueError(raw)
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a date like 2026-11-22", code) from None
-    if not DAY_MIN <= day <= DAY_MAX:
-        raise InvalidInput(f"{name} must be between {DAY_MIN} and {DAY_MAX}", code)
-    return day
 
 
 def parse_instant(raw: str | None, name: str, tz: tzinfo, code: str = "invalid_field") -> datetime | None:

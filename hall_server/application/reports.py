@@ -20,33 +20,19 @@ from hall_server.domain import files as fd
 from hall_server.domain import reports as rd
 from hall_server.domain.errors import InvalidInput
 from hall_server.domain.estimate import accuracy_of
+from hall_server.domain.reports import parse_day
 from hall_server.storage import file_events, read_tx, request_files, ticket_events, tickets, users, windows
 
 log = logging.getLogger(__name__)
 
 MAX_DAYS = 400  # a year and a bit: longer ranges are an export job, not a page
 # The days a report may name: date arithmetic overflows at year 1 and 9999, and no hall has history outside.
-DAY_MIN, DAY_MAX = date(2000, 1, 1), date(2100, 12, 31)
 REPORT_KINDS = ("issued", "called", "serving", "completed", "no_show", "cancelled", "transferred", "parked")
 CSV_COLUMNS = ("section", "key", "name_ar", "name_en", "issued", "called", "served", "no_show", "cancelled",
                "transferred", "waits", "wait_avg_seconds", "wait_p90_seconds", "wait_max_seconds",
                "within_target", "within_target_share", "service_time_avg_seconds",
                "files_received", "files_completed", "files_late")
 
-
-def parse_day(raw: str | None, name: str) -> date | None:
-    """A YYYY-MM-DD query value, or None when absent; 422 when it is not a date from DAY_MIN to DAY_MAX."""
-    if raw is None or raw == "":
-        return None
-    try:
-        if len(raw) != 10 or not raw.isascii():
-            raise ValueError(raw)
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a date like 2026-11-22", "invalid_date") from None
-    if not DAY_MIN <= day <= DAY_MAX:
-        raise InvalidInput(f"{name} must be between {DAY_MIN} and {DAY_MAX}", "invalid_date")
-    return day
 
 
 def parse_range(args: Mapping[str, str], today: date) -> tuple[date, date]:

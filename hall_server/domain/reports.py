@@ -32,6 +32,8 @@ from datetime import date, datetime, timedelta, tzinfo
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from hall_server.domain.errors import InvalidInput
+
 PERCENTILE_METHOD = "nearest-rank"
 DIMENSIONS = ("service", "window", "clerk", "hour", "day")
 _NOT_AT_WINDOW = ("issued", "cancelled")  # figures a window or clerk has nothing to do with
@@ -316,3 +318,21 @@ def rank_halls(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         p90 = r["totals"]["wait_p90_seconds"] or 0
         return (share is None, share if share is not None else 0, -r["files"]["late"], -p90, r["hall"])
     return sorted(rows, key=key)
+
+
+DAY_MIN, DAY_MAX = date(2000, 1, 1), date(2100, 12, 31)  # dates a query may name (no overflow at the edges)
+
+
+def parse_day(raw: str | None, name: str, code: str = "invalid_date") -> date | None:
+    """A YYYY-MM-DD value within DAY_MIN..DAY_MAX, None when absent; InvalidInput naming it otherwise."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) != 10 or not raw.isascii():
+            raise ValueError(raw)
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date like 2026-11-22", code) from None
+    if not DAY_MIN <= day <= DAY_MAX:
+        raise InvalidInput(f"{name} must be between {DAY_MIN} and {DAY_MAX}", code)
+    return day
