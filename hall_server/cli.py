@@ -377,7 +377,8 @@ def _demo_accounts(auth, hall, tokens_file: Path) -> dict[str, str]:
     staff += [(f"clerk{w.number}", "clerk", f"موظف الشباك {w.number}") for w in hall.windows]
     for username, role, name in staff:
         if auth.user_id(username) is None:
-            auth.add_user(username, DEMO_PASSWORD, role, name)
+            # the hall's own staff; only the admin is for every hall
+            auth.add_user(username, DEMO_PASSWORD, role, name, halls=None if role == "admin" else [hall.code])
     tokens: dict[str, str] = {}
     if tokens_file.exists():
         tokens = dict(line.split(maxsplit=1) for line in tokens_file.read_text().splitlines() if line.strip())
@@ -582,8 +583,15 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             from hall_server.domain.errors import InvalidInput
             raise InvalidInput(f"unknown department(s) {', '.join(unknown) or '(none given)'}; "
                                f"sector codes of the catalog: {', '.join(sectors)}", "invalid_department")
+    halls = [h.strip() for h in args.halls.split(",") if h.strip()] if args.halls else None
+    if halls is not None:
+        unknown_halls = [h for h in halls if h not in {x.code for x in settings.halls}]
+        if unknown_halls or not halls:
+            from hall_server.domain.errors import InvalidInput
+            raise InvalidInput(f"unknown hall(s) {', '.join(unknown_halls) or '(none given)'}; halls of this "
+                               f"server: {', '.join(h.code for h in settings.halls)}", "invalid_hall")
     uid = Auth(_engine(settings)).add_user(args.username, args.password, args.role, args.full_name or "",
-                                           windows=windows, departments=departments)
+                                           halls=halls, windows=windows, departments=departments)
     print(f"user {args.username} ({args.role}) created with id {uid}")
     return 0
 
@@ -773,6 +781,8 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--password", required=True)
     ua.add_argument("--role", required=True, choices=("clerk", "supervisor", "admin", "back_office"))
     ua.add_argument("--full-name")
+    ua.add_argument("--halls", help="comma-separated hall codes the account works in (least privilege); "
+                                    "without it: every hall of this server (a governorate account)")
     ua.add_argument("--windows", help="comma-separated window numbers a clerk may use")
     ua.add_argument("--departments", help="comma-separated sector codes a back_office user works on "
                                           "(e.g. buildings,housing); without it: all departments")

@@ -56,7 +56,7 @@ def on_join(data: Any) -> dict[str, Any]:
     if role in _NEEDS_TOKEN:
         auth: Auth = runtime().auth
         who = auth.resolve(data.get("auth") if isinstance(data.get("auth"), str) else None)
-        if who is None or who.role not in _NEEDS_TOKEN[role] or (who.hall and who.hall != hall):
+        if who is None or who.role not in _NEEDS_TOKEN[role] or not who.acts_in(hall):
             return _fail("unauthorized", f"role {role} needs a valid token")
         device = who.name
     if role == "ticket":

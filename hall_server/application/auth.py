@@ -118,7 +118,7 @@ _RESOLVE = select(
     api_tokens.c.kind, api_tokens.c.role, api_tokens.c.hall, api_tokens.c.device_name, api_tokens.c.created_at,
     api_tokens.c.expires_at, api_tokens.c.revoked, api_tokens.c.last_seen_at,
     users.c.id.label("uid"), users.c.username, users.c.role.label("user_role"), users.c.windows,
-    users.c.departments, users.c.active,
+    users.c.departments, users.c.halls, users.c.active,
 ).select_from(api_tokens.outerjoin(users, users.c.id == api_tokens.c.user_id)).where(
     api_tokens.c.token_hash == bindparam("b_hash"))
 _TOUCH = update(api_tokens).where(api_tokens.c.token_hash == bindparam("b_hash")).values(
@@ -248,15 +248,16 @@ class Auth:
                     c.execute(_TOUCH, {"b_hash": h, "b_now": now})
         return Actor("user", row.username, row.user_role, user_id=row.uid,
                      windows=tuple(row.windows) if row.windows is not None else None,
-                     departments=tuple(row.departments) if row.departments is not None else None)
+                     departments=tuple(row.departments) if row.departments is not None else None,
+                     halls=tuple(row.halls) if row.halls else None)
 
 
 def require(actor: Actor | None, roles: tuple[str, ...], hall: str | None = None) -> Actor:
-    """The actor if it has one of the roles (and, for a device, belongs to the hall)."""
+    """The actor if it has one of the roles and may act in the hall (a device in its own, staff in theirs)."""
     if actor is None:
         raise Unauthorized("a bearer token is required", "unauthorized")
     if actor.role not in roles:
         raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
-    if hall is not None and actor.hall is not None and actor.hall != hall:
-        raise Forbidden("this device belongs to another hall")
+    if hall is not None and not actor.acts_in(hall):
+        raise Forbidden("this account or device belongs to another hall", "other_hall")
     return actor

@@ -42,10 +42,17 @@ class Actor:
     hall: str | None = None
     windows: tuple[int, ...] | None = None
     departments: tuple[str, ...] | None = None
+    halls: tuple[str, ...] | None = None  # a staff account's halls; None: every hall (admin, governorate)
 
     @property
     def label(self) -> str:
         return f"{self.kind}:{self.name}"
+
+    def acts_in(self, hall: str) -> bool:
+        """Whether this actor may act in the hall: a device in its own, staff in the halls it carries."""
+        if self.hall is not None and self.hall != hall:
+            return False
+        return self.halls is None or hall in self.halls
 
     @property
     def is_supervisor(self) -> bool:

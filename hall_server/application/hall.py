@@ -17,7 +17,7 @@ from config import HallDef, Settings
 from hall_server.application import calling, issuing
 from hall_server.application import windows as window_handlers
 from hall_server.application.bus import Bus
-from hall_server.application.common import CITIZEN, SYSTEM, Actor, Clock, utc_now
+from hall_server.application.common import CITIZEN, SYSTEM, Actor, Clock, Forbidden, utc_now
 from hall_server.application.context import Core
 from hall_server.application.views import Views
 from hall_server.domain import commands as cmds
@@ -79,7 +79,14 @@ class HallApp:
         return self.core.hall(code)
 
     def handle(self, command: Any) -> Any:
-        """Run a command's handler (its unit of work publishes the outcome after the commit)."""
+        """Run a command's handler (its unit of work publishes the outcome after the commit).
+
+        Every command in a hall is first checked against the actor's halls: a device acts only in
+        its own hall, staff only in the halls their account carries (whatever door it came in by).
+        """
+        hall = getattr(command, "hall", None)
+        if hall is not None and not command.actor.acts_in(hall):
+            raise Forbidden("this account or device belongs to another hall", "other_hall")
         return HANDLERS[type(command)](command, self.core, self.views)
 
     # ----- setup -------------------------------------------------------------------------

@@ -45,3 +45,27 @@ def test_an_idempotency_key_belongs_to_its_device_and_its_whole_request(app):
             app.issue_ticket("kfs", "building_permit", idempotency_key="tap-1", actor=KIOSK1, **kw)
     with pytest.raises(InvalidInput):
         app.issue_ticket("kfs", "demolition_permit", idempotency_key="tap-1", actor=KIOSK1, phone="01012345678")
+
+
+def test_staff_act_only_in_the_halls_their_account_carries(app):
+    from hall_server.application.auth import Auth, require
+    auth = Auth(app.engine)
+    uid = auth.add_user("amal", "password1", "clerk", halls=["kfs"])
+    other = auth.add_user("omar", "password1", "clerk", halls=["mit-ghamr"])
+    everywhere = auth.add_user("gov", "password1", "supervisor")  # no halls: the governorate's account
+    amal = Actor("user", "amal", "clerk", user_id=uid, halls=("kfs",))
+    omar = Actor("user", "omar", "clerk", user_id=other, halls=("mit-ghamr",))
+    gov = Actor("user", "gov", "supervisor", user_id=everywhere)
+    assert app.set_window_state("kfs", 1, "sign_in", amal)["state"] == "open"
+    with pytest.raises(Forbidden) as err:
+        app.set_window_state("kfs", 2, "sign_in", omar)
+    assert err.value.code == "other_hall"
+    with pytest.raises(Forbidden):
+        app.issue_ticket("kfs", "building_permit", actor=Actor("device", "kiosk-9", "kiosk", hall="elsewhere"))
+    app.set_window_state("kfs", 3, "open", gov)  # the governorate sees and acts everywhere
+    assert require(amal, ("clerk",), "kfs") is amal
+    with pytest.raises(Forbidden):
+        require(omar, ("clerk",), "kfs")
+    # the bearer token carries the account's halls
+    token, _ = auth.login("omar", "password1")
+    assert auth.resolve(token).halls == ("mit-ghamr",)
