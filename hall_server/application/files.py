@@ -21,7 +21,7 @@ from hall_server.application.uow import allocate, next_seq
 from hall_server.domain import files as fd
 from hall_server.domain.errors import DomainError, InvalidInput
 from hall_server.domain.tickets import ACTIVE
-from hall_server.storage import file_events, read_tx, request_files, tickets, write_tx
+from hall_server.storage import file_events, read_tx, request_files, tickets, windows, write_tx
 
 REVEAL_ROLES = ("clerk", "back_office", "supervisor", "admin")
 # Wrong last-four answers before inquiries are refused: per file (whatever way its number is
@@ -114,6 +114,7 @@ class FileDesk:
         with write_tx(self.app.engine) as c:
             ticket = None
             if window is not None:
+                self._check_window(c, hall.code, window, actor)
                 ticket = c.execute(select(tickets).where(
                     tickets.c.hall == hall.code, tickets.c.window == window,
                     tickets.c.status.in_([s.value for s in ACTIVE]))).first()
@@ -153,6 +154,7 @@ class FileDesk:
         if reveal:
             with write_tx(self.app.engine) as c:
                 row = self._row(c, hall.code, number)
+                self._check_reveal(c, hall.code, row, actor)
                 self._event(c, row, "viewed_national_id", self.app.clock(), actor)
                 return self.view(row, reveal=True, history=self._history(c, row.id))
         with read_tx(self.app.engine) as c:
@@ -212,6 +214,8 @@ class FileDesk:
         hall = self.app.hall(hall_code)
         self._check_sector(department)
         now = self.app.clock()
+        if actor.role == "clerk":
+            raise Forbidden("moving files between departments is the back office's work", "not_your_file")
         with write_tx(self.app.engine) as c:
             row = self._row(c, hall.code, number, lock=True)
             self._check_department(actor, row.department)
@@ -229,6 +233,33 @@ class FileDesk:
     def _check_sector(self, code: str) -> None:
         if code not in {s.code for s in self.app.settings.catalog.sectors}:
             raise InvalidInput("department must be a sector code of the catalog", "invalid_department")
+
+    @staticmethod
+    def _check_window(c: Connection, hall: str, window: int, actor: Actor) -> None:
+        """A clerk links files only at the window he is signed in at."""
+        if actor.is_supervisor or actor.role != "clerk":
+            return
+        at = c.execute(select(windows.c.clerk_id, windows.c.state).where(
+            windows.c.hall == hall, windows.c.number == window)).first()
+        if at is None or at.state == "closed" or at.clerk_id != actor.user_id:
+            raise Forbidden(f"sign in to window {window} first", "not_signed_in")
+
+    def _check_reveal(self, c: Connection, hall: str, row: Any, actor: Actor) -> None:
+        """Who may see a full national ID: the clerk serving the file's citizen now, the file's
+        department in the back office, supervisors; nobody else (every view is recorded too)."""
+        if actor.is_supervisor:
+            return
+        if actor.role == "back_office":
+            self._check_department(actor, row.department)
+            return
+        if actor.role != "clerk":
+            raise Forbidden("your role may not see full national IDs")
+        held = c.execute(select(tickets.c.id, tickets.c.request_file).select_from(
+            tickets.join(windows, (windows.c.hall == tickets.c.hall) & (windows.c.number == tickets.c.window)))
+            .where(tickets.c.hall == hall, windows.c.clerk_id == actor.user_id, windows.c.state != "closed",
+                   tickets.c.status.in_([s.value for s in ACTIVE]))).first()
+        if held is None or (held.id != row.ticket_id and held.request_file != row.number):
+            raise Forbidden("a clerk sees a full national ID only for the citizen at his window", "not_your_file")
 
     @staticmethod
     def _check_department(actor: Actor, department: str) -> None:

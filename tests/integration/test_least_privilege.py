@@ -69,3 +69,31 @@ def test_staff_act_only_in_the_halls_their_account_carries(app):
     # the bearer token carries the account's halls
     token, _ = auth.login("omar", "password1")
     assert auth.resolve(token).halls == ("mit-ghamr",)
+
+
+def test_a_full_national_id_only_for_the_citizen_at_the_clerks_window(app):
+    from hall_server.application.files import FileDesk
+    desk = FileDesk(app)
+    c1, c2 = staff(app, 1, 1), staff(app, 2, 2)
+    t = app.issue_ticket("kfs", "building_permit")[0]
+    app.call_next("kfs", 1, c1)
+    # window 2's clerk cannot open a file on window 1's citizen
+    with pytest.raises(Forbidden):
+        desk.create("kfs", "building_permit", "Amal Hassan", "29001011312345", None, [], c2, window=1)
+    f = desk.create("kfs", "building_permit", "Amal Hassan", "29001011312345", None, [], c1, window=1)
+    assert f["national_id"].endswith("2345") and f["national_id"].startswith("*")
+    assert desk.get("kfs", f["number"], c1, reveal=True)["national_id"] == "29001011312345"
+    with pytest.raises(Forbidden) as err:
+        desk.get("kfs", f["number"], c2, reveal=True)  # not his citizen
+    assert err.value.code == "not_your_file"
+    assert desk.get("kfs", f["number"], c2)["national_id"].startswith("*")  # masked is fine
+    # back office: only the file's department; clerks never move files between departments
+    from hall_server.application.auth import Auth
+    other_dept = [s.code for s in app.settings.catalog.sectors if s.code != f["department"]][0]
+    bo_id = Auth(app.engine).add_user("bo", "password1", "back_office", departments=[other_dept])
+    bo = Actor("user", "bo", "back_office", user_id=bo_id, departments=(other_dept,))
+    with pytest.raises(Forbidden):
+        desk.get("kfs", f["number"], bo, reveal=True)
+    with pytest.raises(Forbidden):
+        desk.move("kfs", f["number"], other_dept, c1)
+    assert t["number"]
