@@ -510,6 +510,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hall_server.application.auth import Auth
     data_dir = Path(args.data_dir or "var/demo").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # device tokens, national IDs and the audit key: the owner's only
     live = args.live or args.speed is not None
     speed = DEMO_SPEED if args.speed is None else args.speed
     if speed <= 0:
@@ -532,6 +533,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         tokens = _demo_accounts(auth, hall, tokens_file)
         notes = _demo_open_windows(app, auth, hall, live)
         sample = _demo_files(app, hall, auth)
+        for secret in (tokens_file, data_dir / "demo.db"):
+            if secret.exists():
+                secret.chmod(0o600)
     finally:
         engine.dispose()
     base = settings.public_url

@@ -197,6 +197,9 @@ def test_demo_opens_the_hall_prints_to_files_and_restarts(servers, tmp_path):
     kiosk_token = re.search(r"/kiosk/kfs\?device=(\S+)", banner["kiosk"]).group(1)
     tickets_dir = Path(re.search(r"prints each ticket to (\S+)", "\n".join(demo.lines)).group(1))
     assert tickets_dir == data / "tickets"
+    # secrets and personal data are the owner's only
+    for secret in (data, data / "devices.txt", data / "demo.db"):
+        assert secret.stat().st_mode & 0o077 == 0, secret
 
     # every window is signed in: every service is open, and the kiosk's token issues at once
     windows = demo.api("GET", "/halls/kfs/board").json()["windows"]
