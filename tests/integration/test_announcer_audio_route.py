@@ -34,14 +34,22 @@ def _wav_info(path):
 
 @needs_sox
 def test_a_call_wav_is_rendered_before_anyone_asks_and_is_real_speech(live_server):
+    import socketio
     tokens = sign_in(live_server, [5])
     issue(live_server, main_services()[5], 2)
-    act(live_server, tokens[5], 5, "call-next")
-    call = calls_of(live_server)[0]
-    assert call["audio_url"] == f"/api/v1/halls/{HALL}/calls/{call['call_id']}.wav"
-    cached = live_server.data_dir / "calls" / HALL / f"{call['call_id']}.wav"
-    # Nobody has asked for it yet: the after-commit handler renders it in the background.
-    wait_for(cached.exists, 60, "the pre-rendered call WAV")
+    # A board is on: calls are pre-rendered only while something here plays the hall's audio.
+    board = socketio.SimpleClient()
+    board.connect(live_server.url, transports=["websocket"])
+    try:
+        assert board.call(ev.JOIN, {"hall": HALL, "role": "board"})["ok"]
+        act(live_server, tokens[5], 5, "call-next")
+        call = calls_of(live_server)[0]
+        assert call["audio_url"] == f"/api/v1/halls/{HALL}/calls/{call['call_id']}.wav"
+        cached = live_server.data_dir / "calls" / HALL / f"{call['call_id']}.wav"
+        # Nobody has asked for it yet: the after-commit handler renders it in the background.
+        wait_for(cached.exists, 60, "the pre-rendered call WAV")
+    finally:
+        board.disconnect()
 
     r = live_server.api("GET", call["audio_url"].removeprefix("/api/v1"))
     assert r.status_code == 200
@@ -168,3 +176,17 @@ def test_without_speech_calls_still_sound_the_chime_and_supervisors_are_told(tmp
         assert "tts_failed" in log and "chime only" in log   # loudly logged, not only shown
     finally:
         server.stop()
+
+
+def test_with_no_board_on_calls_are_rendered_when_first_asked_for(live_server):
+    tokens = sign_in(live_server, [5])
+    issue(live_server, main_services()[5], 1)
+    act(live_server, tokens[5], 5, "call-next")
+    call = calls_of(live_server)[0]
+    cached = live_server.data_dir / "calls" / HALL / f"{call['call_id']}.wav"
+    assert not cached.exists()  # no board, no announcer: nothing spent on a voice nobody plays
+    r = live_server.api("GET", call["audio_url"].removeprefix("/api/v1"))
+    assert r.status_code == 200 and r.headers["Content-Type"] == "audio/wav"
+    assert cached.exists()
+    # a pre-render makes the queued (no chime) variant too; asked for, only the one asked is made
+    assert not cached.with_name(f"{call['call_id']}-q.wav").exists()
