@@ -189,6 +189,9 @@ class Settings:
     audit_export_hours: int = 24  # signed chain heads written off the database every N hours
     governorate_url: str | None = None  # where the signed heads are also POSTed (best effort)
     governorate_token: str | None = field(default=None, repr=False)
+    # how long a claimed SMS is its sender's before another process may retry it: longer than one send
+    # with the gateway's own retries and timeouts (HALL_SMS_LEASE_SECONDS)
+    sms_lease_seconds: int = 120
 
     def hall(self, code: str) -> HallDef:
         """Return the hall with this code (KeyError if unknown)."""
@@ -758,6 +761,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             raise _env_fail("HALL_GOVERNORATE_URL", "the governorate server's http:// or https:// address that "
                                                     "receives the signed audit heads", governorate_url)
     governorate_token = overrides.pop("governorate_token", None) or env.get("HALL_GOVERNORATE_TOKEN") or None
+    sms_lease_seconds = overrides.pop("sms_lease_seconds", None) or _env_int(env, "HALL_SMS_LEASE_SECONDS", 120)
+    if not _whole(sms_lease_seconds) or not 1 <= sms_lease_seconds <= 3600:
+        raise _env_fail("HALL_SMS_LEASE_SECONDS", "a whole number of seconds from 1 to 3600", sms_lease_seconds)
     settings = Settings(
         halls=halls,
         catalog=catalog,
@@ -778,6 +784,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         audit_export_hours=audit_export_hours,
         governorate_url=governorate_url,
         governorate_token=governorate_token,
+        sms_lease_seconds=sms_lease_seconds,
     )
     if overrides:
         raise ConfigError(f"load_settings: unknown settings {sorted(overrides)}")

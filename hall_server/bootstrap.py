@@ -7,6 +7,8 @@ stores the one typed `Runtime`; blueprints and socket handlers reach it through 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,22 @@ class Runtime:
     board_zones: dict[str, Any]
 
 
+def _when_ready(sio: SocketIO) -> Any:
+    """spawn(fn): sio.start_background_task(fn) once `sio` is bound to its app (init_app comes after
+    bootstrap); until then a short-lived waiter (a thread; a greenlet once gevent patched threading)."""
+    def spawn(fn: Any) -> None:
+        if sio.server is not None:
+            sio.start_background_task(fn)
+            return
+
+        def wait() -> None:
+            while sio.server is None:
+                time.sleep(0.05)
+            sio.start_background_task(fn)
+        threading.Thread(target=wait, name="sms-outbox-start", daemon=True).start()
+    return spawn
+
+
 def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runtime:
     """Build the runtime for `settings`; pushes and background work go through `sio`."""
     engine = make_engine(settings.database_url)
@@ -74,7 +92,11 @@ def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runt
             log.error("hall %s: %s: %s", hall_code, status, detail)
         devices.update(hall_code, TTS_DEVICE, "tts", status, detail)
 
-    outbox = sms.SmsOutbox({h.code: sms.make_gateway(h.sms, settings.data_dir) for h in settings.halls})
+    # durable SMS: rows of sms_outbox, sent by a worker (a greenlet under gevent, a thread in threading mode)
+    gateways = {h.code: sms.make_gateway(h.sms, settings.data_dir) for h in settings.halls}
+    outbox = sms.SmsOutbox(gateways, engine, spawn=_when_ready(sio), sleep=sio.sleep,
+                           lease=float(settings.sms_lease_seconds),
+                           start=any(g is not None for g in gateways.values()))
     rt = Runtime(
         settings=settings, engine=engine, bus=bus, hall=hall, files=FileDesk(hall),
         auth=Auth(engine, settings.token_hours, clock=clock, idle_minutes=settings.token_idle_minutes,
@@ -89,8 +111,10 @@ def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runt
     )
     # What happens after a commit, in order: the ticket's print job, the call's audio pre-render,
     # the pushes, then SMS. Each handler logs its own failures; none can undo the change.
-    for effect in (rt.printing.after_commit, rt.audio.after_commit, Broadcaster(hall, sio),
-                   sms.SmsNotifier(hall, outbox)):
+    notifier = sms.SmsNotifier(hall, outbox)
+    for effect in (rt.printing.after_commit, rt.audio.after_commit, Broadcaster(hall, sio), notifier):
         bus.subscribe(effect)
+    # ... and before a command's commit, in its transaction: the call's SMS outbox rows
+    bus.before_commit(notifier.in_transaction)
     return rt
 

@@ -260,6 +260,26 @@ audit_heads = Table(
 )
 
 
+# Outbound SMS, written in the transaction of the change that caused them and sent by a worker
+# (hall_server.sms.SmsOutbox): pending -> sending (claimed, with a lease) -> sent | pending | failed.
+sms_outbox = Table(
+    "sms_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hall", String(40), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("status", String(10), nullable=False),  # pending, sending, sent, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+Index("ix_sms_outbox_due", sms_outbox.c.status, sms_outbox.c.next_attempt_at)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     """WAL, a busy timeout, and BEGIN IMMEDIATE for writes so writers queue instead of failing."""
 
@@ -291,7 +311,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_size=20, max_overflow=30, pool_pre_ping=True, **kwargs)
+    # connect_timeout: a database host out of reach fails a request in 5 s (a 503) instead of hanging
+    connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    return create_engine(url, pool_size=20, max_overflow=30, pool_pre_ping=True, connect_args=connect_args,
+                         **kwargs)
+
+
+# ----- the database out of reach --------------------------------------------------------------------
+_SQLITE_UNREACHABLE = ("unable to open database file", "disk i/o error", "database is locked",
+                       "database disk image is malformed", "readonly database")
+# SQLSTATE classes meaning "the server or the connection", not "the statement": connection exception,
+# insufficient resources, operator intervention (shutdown), system error.
+_PG_UNREACHABLE = ("08", "53", "57P", "58")
+
+
+def db_unavailable(exc: BaseException) -> bool:
+    """Whether an exception means the database cannot be reached now (retry later), not a bug."""
+    from sqlalchemy import exc as sa_exc
+    if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):  # pool exhausted, connection gone
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False  # integrity, data, programming errors stay what they are
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None)
+    if state is not None:
+        return str(state).startswith(_PG_UNREACHABLE)
+    if type(orig).__module__.startswith("psycopg"):
+        return True  # a client-side OperationalError without SQLSTATE: the connection could not be made
+    message = str(orig).lower()
+    return any(m in message for m in _SQLITE_UNREACHABLE)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -18,6 +18,7 @@ from flask import Flask, Response, jsonify, request
 
 from hall_server.domain.errors import DomainError, InvalidInput
 from hall_server.domain.reports import DAY_MAX, DAY_MIN, parse_day  # noqa: F401 - parse_day: the one date parser, for the API
+from hall_server.storage import db_unavailable  # noqa: F401 - the API's import
 
 log = logging.getLogger(__name__)
 
@@ -207,34 +208,6 @@ def load_json(raw: bytes) -> Any:
 
 
 # ----- the database out of reach --------------------------------------------------------------------
-_SQLITE_UNREACHABLE = ("unable to open database file", "disk i/o error", "database is locked",
-                       "database disk image is malformed", "readonly database")
-# SQLSTATE classes meaning "the server or the connection", not "the statement": connection exception,
-# insufficient resources, operator intervention (shutdown), system error.
-_PG_UNREACHABLE = ("08", "53", "57P", "58")
-
-
-def db_unavailable(exc: BaseException) -> bool:
-    """Whether an exception means the database cannot be reached now (retry later), not a bug."""
-    from sqlalchemy import exc as sa_exc
-    if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):  # pool exhausted, connection gone
-        return True
-    if not isinstance(exc, sa_exc.DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    if not isinstance(exc, sa_exc.OperationalError):
-        return False  # integrity, data, programming errors stay what they are
-    orig = exc.orig
-    state = getattr(orig, "sqlstate", None)
-    if state is not None:
-        return str(state).startswith(_PG_UNREACHABLE)
-    if type(orig).__module__.startswith("psycopg"):
-        return True  # a client-side OperationalError without SQLSTATE: the connection could not be made
-    message = str(orig).lower()
-    return any(m in message for m in _SQLITE_UNREACHABLE)
-
-
 def unavailable_response() -> tuple[Response, int]:
     """503 in the contract's error shape, with Retry-After."""
     resp = jsonify({"error": {"code": "unavailable",

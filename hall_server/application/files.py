@@ -203,9 +203,12 @@ class FileDesk:
                         department=values.get("department", row.department), data={"reason": reason})
             new = c.execute(select(request_files).where(request_files.c.id == row.id)).one()
             result = self.view(new, history=self._history(c, row.id))
-        if new.mobile and status in (fd.NEEDS_DOCUMENTS, fd.READY):
-            out.after.append(("sms_file", {"phone": new.mobile, "hall": hall.code, "file": new.number,
-                                           "status": status, "reason": reason or ""}))
+            if new.mobile and status in (fd.NEEDS_DOCUMENTS, fd.READY):
+                out.after.append(("sms_file", {"phone": new.mobile, "hall": hall.code, "file": new.number,
+                                               "status": status, "reason": reason or ""}))
+                for hook in self.app.bus.in_transaction:  # the citizen's SMS: written with the change
+                    hook(c, out)
+        if out.after:
             self.app.bus.publish(out)
         return result
 

@@ -58,6 +58,13 @@ class UnitOfWork:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if kind is None:  # writes that belong to the change itself (the SMS outbox rows): same transaction
+            try:
+                for hook in self.core.bus.in_transaction:
+                    hook(self.c, self.outcome)
+            except BaseException as err:
+                self._tx.__exit__(type(err), err, err.__traceback__)
+                raise
         self._tx.__exit__(kind, exc, tb)  # commits, or rolls back and lets the error through
         if kind is None and self.outcome.seq is not None:
             self.core.bus.publish(self.outcome)
