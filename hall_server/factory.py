@@ -10,7 +10,7 @@ from config import Settings, load_settings
 from hall_server.application import Clock, utc_now
 from hall_server.bootstrap import bootstrap
 from hall_server.current import EXTENSION
-from hall_server.realtime import socketio
+from hall_server.realtime import client_manager, socketio
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socketio_kwargs: Any) -> Flask:
@@ -29,7 +29,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now, **socke
     app.register_blueprint(pages.bp)
     for init_app in _feature_modules():
         init_app(app)
+    # client_manager always given: Redis with a local fallback, or None (one process) so a queue of an
+    # earlier app in this interpreter is never reused
     socketio.init_app(app, async_mode=settings.async_mode, message_queue=settings.message_queue,
+                      client_manager=client_manager(settings.message_queue),
                       cors_allowed_origins=[settings.public_url], **socketio_kwargs)
     return app
 

@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any
 
+import socketio as python_socketio
 from flask import request
 from flask_socketio import SocketIO, join_room
 
@@ -14,6 +15,7 @@ from hall_server.application import HallApp, Outcome
 from hall_server.application.auth import Auth
 from hall_server.current import runtime
 from hall_server.domain.errors import DomainError
+from hall_server.storage import db_unavailable
 
 log = logging.getLogger(__name__)
 socketio = SocketIO()
@@ -94,6 +96,78 @@ def on_join(data: Any) -> dict[str, Any]:
     return {"ok": True, "seq": snap["seq"]}
 
 
+class LocalFirstRedisManager(python_socketio.RedisManager):
+    """Redis as Socket.IO's message queue, where each process reaches its own clients even with Redis down.
+
+    python-socketio's PubSubManager.emit delivers to this process's clients first (`_handle_emit`)
+    and then publishes for the other processes; RedisManager._publish logs and swallows a failure,
+    but with redis-py's default retries and no socket timeout a dead or stopped Redis can stall the
+    emitting request. Here publishing uses its own client with short timeouts and no retries, and
+    after a failure it skips the queue for RETRY_AFTER_S (other processes' boards then see a gap in
+    seq and fetch the calls they missed). The listener retries every LISTEN_RETRY_MAX_S at most, so
+    cross-process events resume soon after Redis returns.
+    """
+
+    TIMEOUT_S = 1.0
+    RETRY_AFTER_S = 2.0
+    LISTEN_RETRY_MAX_S = 2.0
+
+    def __init__(self, url: str, channel: str = "flask-socketio", write_only: bool = False) -> None:
+        super().__init__(url, channel=channel, write_only=write_only)
+        self._pub: Any = None
+        self._down_until = 0.0
+        self._pub_lock = threading.Lock()
+
+    def _publisher(self) -> Any:
+        if self._pub is None:
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+            self._pub = self._get_redis_module().Redis.from_url(
+                self.redis_url, socket_connect_timeout=self.TIMEOUT_S, socket_timeout=self.TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0))
+        return self._pub
+
+    def _publish(self, data: Any) -> Any:
+        if time.monotonic() < self._down_until:
+            return None  # the queue is down: this process's clients already have the event
+        try:
+            sent = self._publisher().publish(self.channel, self.json.dumps(data))
+        except Exception as exc:  # noqa: BLE001 - any failure: local delivery stands, others resync
+            with self._pub_lock:
+                first = self._down_until == 0.0
+                self._down_until = time.monotonic() + self.RETRY_AFTER_S
+            (log.error if first else log.warning)(
+                "message queue unreachable (%s): pushes reach this process's clients only", exc)
+            return None
+        if self._down_until:
+            self._down_until = 0.0
+            log.warning("message queue reachable again")
+        return sent
+
+    def _redis_listen_with_retries(self) -> Any:  # pragma: no cover - exercised by the e2e test
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                yield from self.pubsub.listen()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("message queue: cannot receive (%s); retrying in %ss", exc, self.LISTEN_RETRY_MAX_S)
+                subscribed = False
+                time.sleep(self.LISTEN_RETRY_MAX_S)
+
+
+def client_manager(url: str | None) -> Any:
+    """The Socket.IO client manager for HALL_MESSAGE_QUEUE (None: one process, the default manager)."""
+    if not url:
+        return None
+    if not url.startswith(("redis://", "rediss://")):
+        raise ValueError(f"HALL_MESSAGE_QUEUE: a redis:// address, got {url!r}")
+    return LocalFirstRedisManager(url)
+
+
 class Broadcaster:
     """Turns a committed Outcome into Socket.IO events, each stamped with the hall's seq.
 
@@ -104,6 +178,7 @@ class Broadcaster:
     """
 
     QUEUE_COALESCE_S = 0.3
+    RETRY_S = 1.0  # while the database is out of reach, the owed queue_changed is retried this often
 
     def __init__(self, app: HallApp, sio: SocketIO) -> None:
         self.app, self.sio = app, sio
@@ -127,15 +202,24 @@ class Broadcaster:
         if not scheduled:
             self.sio.start_background_task(self._flush_later, outcome.hall)
 
-    def _flush_later(self, hall: str) -> None:
-        self.sio.sleep(self.QUEUE_COALESCE_S)
+    def _flush_later(self, hall: str, delay: float | None = None) -> None:
+        self.sio.sleep(self.QUEUE_COALESCE_S if delay is None else delay)
         with self._lock:
             seq = self._pending.pop(hall, None)
         if seq is not None:
             try:
                 self._send_queue(hall, seq)
-            except Exception:
-                log.exception("queue_changed for hall %s failed", hall)
+            except Exception as exc:
+                if not db_unavailable(exc):
+                    log.exception("queue_changed for hall %s failed", hall)
+                    return
+                # the database is out of reach: the change stays owed to the boards, sent once it is back
+                log.warning("queue_changed for hall %s: the database is out of reach (%s); retrying", hall, exc)
+                with self._lock:
+                    scheduled = hall in self._pending
+                    self._pending[hall] = max(seq, self._pending.get(hall, 0))
+                if not scheduled:
+                    self.sio.start_background_task(self._flush_later, hall, self.RETRY_S)
 
     def _send_queue(self, hall: str, seq: int) -> None:
         # The one rebuild of the hall's live state for this change (or this burst of changes):

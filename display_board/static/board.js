@@ -503,7 +503,8 @@
     renderNow();
     renderCalls();
     flash();
-    enqueue(c);
+    // a call fetched after a gap (HallLive's missed calls) is spoken once, and only while still recent
+    if (c.missed && !isRecent(c)) markSeen(c.call_id); else enqueue(c);
   }
 
   function onEvent(name, d) {

@@ -285,6 +285,28 @@ class Views:
         acc = estimate.accuracy_of(pairs)
         return {"within": acc["within_5_min"], "of": acc["count"]}
 
+    MISSED_CALLS_MAX = 200  # calls a board may catch up on at once (and only the last 12 hours)
+
+    def calls_since(self, hall_code: str, since_seq: int) -> dict[str, Any]:
+        """The hall's calls committed after `since_seq`, oldest first: what a board that saw a gap
+        in seq missed (bounded to the newest MISSED_CALLS_MAX of the last 12 hours)."""
+        hall = self.core.hall(hall_code)
+        with read_tx(self.core.engine) as c:
+            seq = c.execute(select(halls.c.seq).where(halls.c.code == hall.code)).scalar_one()
+            rows = c.execute(
+                select(ticket_events.c.id, ticket_events.c.at, ticket_events.c.window,
+                       ticket_events.c.service, ticket_events.c.kind, ticket_events.c.seq,
+                       tickets.c.number)
+                .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+                .where(ticket_events.c.hall == hall.code,
+                       ticket_events.c.kind.in_([k.value for k in CALL_KINDS]),
+                       ticket_events.c.seq > since_seq,
+                       ticket_events.c.at >= self.core.clock() - timedelta(hours=12))
+                .order_by(ticket_events.c.id.desc()).limit(self.MISSED_CALLS_MAX)).all()
+        calls = [{**ev.call_payload(hall.code, r.id, r.number, r.window, r.service, r.kind == "recalled", r.at),
+                  "seq": r.seq, "hall": hall.code} for r in reversed(rows) if r.window is not None]
+        return {"hall": hall.code, "seq": seq, "since_seq": since_seq, "calls": calls}
+
     def call(self, hall: str, call_id: int) -> tuple[str, int, int] | None:
         """A call of the hall (a `called` or `recalled` event): ticket number, window, recall count."""
         with read_tx(self.core.engine) as c:

@@ -1,6 +1,9 @@
 // HallLive: one page's live connection to a hall (contract: DESIGN.md "Real time").
 // join -> `snapshot` first; then events carrying the hall's `seq`. A gap in seq, or a reconnect,
-// asks for a fresh snapshot, so a board left on for days never needs a manual refresh.
+// asks for a fresh snapshot, so a board left on for days never needs a manual refresh. A board (or
+// opts.missedCalls) first fetches the calls it missed (GET /api/v1/halls/<hall>/calls?since_seq=N) and
+// gets them as `ticket_called` events ({missed: true}) in seq order before the snapshot: with the
+// message queue down, pushes from other processes never arrive, yet every call is still shown.
 (function (global) {
   "use strict";
   var EVENTS = ["ticket_called", "ticket_issued", "queue_changed", "ticket_status", "window_changed",
@@ -12,6 +15,8 @@
     this.buffer = [];               // events that arrived before the snapshot
     this.socket = null;
     this.joins = 0;
+    this.lastSeen = null;           // newest seq ever applied (kept across resyncs and reconnects)
+    this.missedCalls = opts.missedCalls !== undefined ? !!opts.missedCalls : opts.role === "board";
   }
 
   HallLive.prototype.connect = function () {
@@ -44,7 +49,32 @@
   };
 
   HallLive.prototype._snapshot = function (snap) {
+    var self = this, since = this.lastSeen, joins = this.joins;
+    if (!this.missedCalls || since === null || !(snap.seq > since) || !global.fetch) {
+      this._apply(snap);
+      return;
+    }
+    // events keep buffering (seq is null) while the missed calls load; a failed fetch still applies
+    var url = "/api/v1/halls/" + encodeURIComponent(this.opts.hall) + "/calls?since_seq=" + since;
+    global.fetch(url, {cache: "no-store"})
+      .then(function (r) { return r.ok ? r.json() : {calls: []}; })
+      .catch(function () { return {calls: []}; })
+      .then(function (body) {
+        if (joins !== self.joins) return;            // a newer join is on its way: it catches up itself
+        var calls = (body && body.calls) || [];
+        for (var i = 0; i < calls.length; i++) {
+          var c = calls[i];
+          if (typeof c.seq !== "number" || c.seq <= since || c.seq > snap.seq) continue;
+          c.missed = true;
+          if (self.opts.onEvent) self.opts.onEvent("ticket_called", c);
+        }
+        self._apply(snap);
+      });
+  };
+
+  HallLive.prototype._apply = function (snap) {
     this.seq = snap.seq;
+    this.lastSeen = snap.seq;
     if (this.opts.onSnapshot) this.opts.onSnapshot(snap);
     var pending = this.buffer;
     this.buffer = [];
@@ -59,6 +89,7 @@
       if (data.seq > this.seq + 1) { this.join(); return; }   // missed something: resync
       if (data.seq < this.seq) return;                        // already in the snapshot
       this.seq = data.seq;
+      this.lastSeen = data.seq;
     }
     if (this.opts.onEvent) this.opts.onEvent(name, data);
   };
