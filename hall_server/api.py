@@ -328,6 +328,15 @@ def board(hall: str):
     return jsonify(hall_app().board(hall))
 
 
+@bp.get("/halls/<hall>/calls")
+def calls_since(hall: str):
+    """Public like the board: the calls after ?since_seq=N, so a board that missed pushes speaks each once."""
+    raw = request.args.get("since_seq", "0")
+    if not raw.isdigit() or len(raw) > 12:
+        raise InvalidInput("since_seq must be a whole number", "invalid_field")
+    return jsonify(hall_app().views.calls_since(hall, int(raw)))
+
+
 @bp.get("/halls/<hall>/queue")
 def queue(hall: str):
     return jsonify(hall_app().queue_state(hall))
@@ -389,10 +398,15 @@ def hall_report(hall: str):
 def governorate_report():
     """Every hall of the server with the same indicators, worst first (supervisor, admin)."""
     from hall_server.application.reports import parse_range
-    require(actor(), SUPERVISORS)
+    who = require(actor(), SUPERVISORS)
     reports = runtime().reports
     day_from, day_to = parse_range(request.args, reports.today(hall_app().settings.halls[0].code))
-    return jsonify(reports.governorate(day_from, day_to))
+    data = reports.governorate(day_from, day_to)
+    if who.halls is not None:  # a supervisor whose account carries halls sees those, not the governorate's
+        data["halls"] = [h for h in data["halls"] if who.acts_in(h["hall"])]
+        for rank, h in enumerate(data["halls"], 1):
+            h["rank"] = rank
+    return jsonify(data)
 
 
 @bp.post("/halls/<hall>/queue/move")

@@ -4,15 +4,24 @@ from __future__ import annotations
 from typing import Any
 
 _ERR = {"$ref": "#/components/responses/Error"}
+_TOO_LARGE = {"$ref": "#/components/responses/TooLarge"}
+_THROTTLED = {"$ref": "#/components/responses/Throttled"}
+_UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
 _BEARER = [{"bearer": []}]
 
 
 def _op(summary: str, ok: dict[str, Any] | None = None, body: dict[str, Any] | None = None,
         auth: bool = True, errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422),
-        extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary,
-                          "responses": {**(ok or {"200": {"description": "OK"}}),
-                                        **{str(code): _ERR for code in errors}}}
+        extra: dict[str, Any] | None = None, reads_body: bool = False) -> dict[str, Any]:
+    """One operation. Every one may answer 503 (the database is out of reach: retry after Retry-After);
+    one that reads a request body answers 413 beyond the body limit; 429 (throttled) is in `errors`."""
+    special = {429: _THROTTLED, 503: _UNAVAILABLE}
+    responses = {**(ok or {"200": {"description": "OK"}}),
+                 **{str(code): special.get(code, _ERR) for code in errors}}
+    if body or reads_body:
+        responses["413"] = _TOO_LARGE
+    responses.setdefault("503", _UNAVAILABLE)
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
     if auth:
         op["security"] = _BEARER
     if body:
@@ -39,12 +48,25 @@ _RANGE = [{"name": "from", "in": "query", "schema": {"type": "string", "format":
            "description": "last local day, inclusive (default: from)"}]
 
 
+_RETRY_AFTER = {"description": "seconds to wait before trying again", "required": True,
+                "schema": {"type": "integer", "minimum": 0}}
+
+
+def _error_schema(code: dict[str, Any]) -> dict[str, Any]:
+    """The contract's error body {"error": {"code", "message"}}, with the codes this response may carry."""
+    return {"type": "object", "required": ["error"],
+            "properties": {"error": _obj(["code", "message"], code=code, message=_S)}}
+
+
 def document() -> dict[str, Any]:
     """Build the document (cheap; built per request so it always matches the code)."""
     win_params = {"parameters": [_HALL, _WIN]}
     paths: dict[str, Any] = {
-        "/auth/login": {"post": _op("Log in; returns a bearer token", body=_obj(
-            ["username", "password"], username=_S, password=_S), auth=False)},
+        "/auth/login": {"post": _op(
+            "Log in; returns a bearer token. Failed logins are limited per user and per address (429 while "
+            "locked); 503 login_busy when every password-hashing slot is taken", body=_obj(
+                ["username", "password"], username=_S, password=_S), auth=False,
+            errors=(400, 401, 422, 429, 503))},
         "/auth/logout": {"post": _op("Revoke the caller's token", ok={"204": {"description": "done"}})},
         "/me": {"get": _op("Who the bearer token belongs to")},
         "/halls": {"get": _op("Halls served by this server", auth=False)},
@@ -82,6 +104,10 @@ def document() -> dict[str, Any]:
             body=_obj(["services"], services={"type": "array", "items": _S}), extra=win_params)},
         "/halls/{hall}/board": {"get": _op("What a display board shows now, with seq", auth=False,
                                            extra={"parameters": [_HALL]})},
+        "/halls/{hall}/calls": {"get": _op(
+            "The calls after a seq, oldest first, so a board that missed pushes speaks each once", auth=False,
+            errors=(404, 422), extra={"parameters": [_HALL, {"name": "since_seq", "in": "query", "required": False,
+                                                            "schema": {"type": "integer", "minimum": 0}}]})},
         "/halls/{hall}/board/message": {"put": _op("Set the boards' message line (supervisor)",
                                                    body=_obj([], message=_S), extra={"parameters": [_HALL]})},
         "/halls/{hall}/queue": {"get": _op("Waiting counts and estimates per service, with seq", auth=False,
@@ -141,6 +167,12 @@ def document() -> dict[str, Any]:
             ok={"200": {"description": "audio/wav", "content": {"audio/wav": {}}}}, errors=(404,),
             extra={"parameters": [_HALL, {"name": "call_id", "in": "path", "required": True, "schema": _I}]})},
         "/halls/{hall}/departments": {"get": _op("Back-office departments", extra={"parameters": [_HALL]})},
+        "/halls/{hall}/audit": {"get": _op(
+            "Search the hall's audit trail by person, ticket, file and time (supervisor)",
+            extra={"parameters": [_HALL] + [{"name": name, "in": "query", "required": False, "schema": _S}
+                                            for name in ("actor", "ticket", "file")] + [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string", "format": "date-time"}}
+                for name in ("since", "until")]})},
         "/halls/{hall}/inquiry": {"post": _op(
             "Citizen inquiry: file number + last four digits of the national ID or mobile -> status and due date",
             body=_obj(["file", "last4"], file=_S, last4=_S), auth=False, errors=(400, 404, 422, 429),
@@ -161,7 +193,8 @@ def document() -> dict[str, Any]:
                                               "info_only"]})
         elif action == "transfer":
             body = _obj([], service=_S, window=_I, ticket=_S)
-        paths[f"/halls/{{hall}}/windows/{{number}}/{action}"] = {"post": _op(summary, body=body, extra=win_params)}
+        paths[f"/halls/{{hall}}/windows/{{number}}/{action}"] = {"post": _op(summary, body=body, extra=win_params,
+                                                                            reads_body=True)}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Hall queue system API", "version": "1",
@@ -171,9 +204,20 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": {
-                "type": "object", "required": ["error"], "properties": {"error": _obj(
-                    ["code", "message"], code=_S, message=_S)}}}}}},
+            "responses": {
+                "Error": {"description": "error", "content": {"application/json": {"schema": _error_schema(_S)}}},
+                "TooLarge": {"description": "the request body is larger than the server takes (64 KiB)",
+                             "content": {"application/json": {"schema": _error_schema(_S)}}},
+                "Throttled": {"description": "too many failed attempts: locked out; retry after Retry-After seconds",
+                              "headers": {"Retry-After": _RETRY_AFTER},
+                              "content": {"application/json": {"schema": _error_schema(_S)}}},
+                "Unavailable": {"description": "the database cannot be reached right now (code unavailable), or on "
+                                               "/auth/login every password-hashing slot is taken (code "
+                                               "login_busy); retry after Retry-After seconds",
+                                "headers": {"Retry-After": _RETRY_AFTER},
+                                "content": {"application/json": {"schema": _error_schema(
+                                    {"enum": ["unavailable", "login_busy"]})}}},
+            },
             "schemas": {"Ticket": _obj(
                 ["id", "number", "service", "status", "token", "track_url", "position", "eta_seconds",
                  "issued_at", "window"],

@@ -1,10 +1,11 @@
 """Calling and serving: next, a named ticket, recall, start, complete, no-show, park, transfer, move."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 
 from hall_server import events as ev
 from hall_server.application.common import Actor, Forbidden
@@ -126,6 +127,9 @@ def call_ticket(cmd: CallTicket, core: Core, views: Views) -> dict[str, Any]:
         row = uow.find_today(cmd.ticket)
         transition(row.status, "call")
         parked_here = row.status == Status.PARKED.value and row.window == cmd.window
+        if row.status == Status.PARKED.value and not parked_here and not cmd.actor.is_supervisor:
+            # a citizen parked at another window (fetching a paper) is that window's to resume
+            raise Forbidden(f"{row.number} is held by window {row.window}", "not_your_ticket")
         if not parked_here and not reason:
             raise ReasonRequired("calling a ticket out of order needs a reason")
         if len(reason) > 300:
@@ -249,12 +253,14 @@ def move_waiting(cmd: MoveWaiting, core: Core, views: Views) -> dict[str, Any]:
     return result
 
 
-def take_near_turn(core: Core, hall_code: str, ahead_max: int) -> list[dict[str, Any]]:
+def take_near_turn(core: Core, hall_code: str, ahead_max: int,
+                   on_near: Callable[[Connection, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Waiting tickets with a phone whose turn is near and who were not told yet; marks them told.
 
     Run by the SMS effect handler after a call, only for halls with a gateway. A plain read finds
     them (an index of phone tickets); only when there are some does a write mark them, guarded so
-    that with several processes each message still goes out once.
+    that with several processes each message still goes out once. `on_near(c, ticket)` runs in the
+    marking transaction (the SMS outbox row is written with the mark, or neither is).
     """
     from hall_server.application.views import people_ahead
     from hall_server.storage import read_tx, write_tx
@@ -274,4 +280,6 @@ def take_near_turn(core: Core, hall_code: str, ahead_max: int) -> list[dict[str,
             if c.execute(update(tickets).where(tickets.c.id == r.id, tickets.c.near_notified.is_(False))
                          .values(near_notified=True)).rowcount == 1:
                 near.append({"phone": r.phone, "number": r.number, "ahead": ahead})
+                if on_near is not None:
+                    on_near(c, near[-1])
     return near
