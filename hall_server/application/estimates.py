@@ -40,6 +40,7 @@ class _RecentTimes:
     arrivals: dict[tuple[str, bool], float] = field(default_factory=dict)
     last_calls: dict[int, tuple[float, float]] = field(default_factory=dict)
     paused_today: set[int] = field(default_factory=set)
+    turnarounds: list[float] = field(default_factory=list)  # seconds from a finish to the window's next call
 
 
 @dataclass
@@ -47,6 +48,7 @@ class _History:
     """A hall's past days as the wait estimates use them."""
 
     times: dict[str, tuple[float, int]] = field(default_factory=dict)  # service -> (mean s, count)
+    turnaround: tuple[float, int] = (0.0, 0)  # mean seconds from a finish to the next call, and count
     breaks: estimate.BreakPattern = field(default_factory=estimate.BreakPattern)
     # (weekday, hour) -> (service, priority?) -> mean arrivals in that hour on such days
     arrivals: dict[tuple[int, int], dict[tuple[str, bool], float]] = field(default_factory=dict)
@@ -104,6 +106,35 @@ class LiveView:
             return eta
         windows = sum(1 for w in self.snap.windows if w.state in ("open", "paused") and service in w.services)
         return eta + round(extra * self.snap.minutes_of(service) * 60.0 / max(windows, 1))
+
+
+RECENT_TURNAROUNDS = 30  # today's latest turnarounds that move the history's figure
+
+
+def _turnarounds(rows: Any) -> list[float]:
+    """Seconds from a ticket's finish to its window's next call, while the next one was waiting.
+
+    Call-to-finish misses what the window does between two citizens (the clerk closes the file,
+    presses "next"): over a day that is minutes the estimates never counted, and they ran short.
+    Only gaps where the next ticket was already queued at the finish count (else the window was
+    idle, not turning around), and none over TURNAROUND_MAX_S (a pause, or a transferred
+    citizen's visit the table no longer shows at that window). Rows: DONE/NO_SHOW tickets with
+    window, day, called_at, finished_at, queued_at; oldest gap first.
+    """
+    by_window: dict[tuple[Any, int], list[Any]] = defaultdict(list)
+    for r in rows:
+        if r.window is not None and r.called_at is not None and r.finished_at is not None \
+                and r.status in (Status.DONE.value, Status.NO_SHOW.value):
+            by_window[(r.day, r.window)].append(r)
+    out: list[tuple[datetime, float]] = []
+    for seq in by_window.values():
+        seq.sort(key=lambda r: r.called_at)
+        for prev, nxt in zip(seq, seq[1:]):
+            gap = (nxt.called_at - prev.finished_at).total_seconds()
+            if nxt.queued_at <= prev.finished_at and 0.0 <= gap <= estimate.TURNAROUND_MAX_S:
+                out.append((nxt.called_at, gap))
+    out.sort(key=lambda g: g[0])
+    return [g for _, g in out]
 
 
 class WaitEstimates:
@@ -206,10 +237,12 @@ class WaitEstimates:
                 paused_today=w.number in recent.paused_today))
         catalog = self.settings.catalog
         minutes, v1_minutes = {}, {}
+        # a window's cycle per ticket is its call-to-finish time plus the clerk's turnaround to the next call
+        turnaround_min = estimate.turnaround_seconds(recent.turnarounds, *history.turnaround) / 60.0
         for s in catalog.services:
             mean_s, n = history.times.get(s.code, (None, 0))
             minutes[s.code] = estimate.typical_minutes(recent.occupation.get(s.code, ()), mean_s, n,
-                                                       s.expected_minutes)
+                                                       s.expected_minutes) + turnaround_min
             v1_minutes[s.code] = estimate.service_minutes(recent.durations.get(s.code, []), s.expected_minutes)
         all_recent = [d for ds in recent.durations.values() for d in ds]
         hall_minutes = estimate.service_minutes(
@@ -238,12 +271,14 @@ class WaitEstimates:
         tz = hall.tz
         since = now - timedelta(hours=12)
         q = (select(tickets.c.service, tickets.c.status, tickets.c.called_at, tickets.c.started_at,
-                    tickets.c.finished_at)
+                    tickets.c.finished_at, tickets.c.queued_at, tickets.c.window, tickets.c.day)
              .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes),
                     tickets.c.day >= numbering.local_day(since, tz), tickets.c.finished_at >= since)
              .order_by(tickets.c.finished_at.desc()).limit(600))
         out = _RecentTimes()
-        for r in c.execute(q):
+        rows = c.execute(q).all()
+        out.turnarounds = _turnarounds(rows)[-RECENT_TURNAROUNDS:]
+        for r in rows:
             if r.status == Status.DONE.value:
                 begin = r.started_at or r.called_at
                 if begin and len(out.durations[r.service]) < RECENT_SAMPLES:
@@ -293,17 +328,21 @@ class WaitEstimates:
             if hit is not None and hit[0] == today:
                 return hit[1]
         first_day = today - timedelta(days=HISTORY_DAYS)
-        q = (select(tickets.c.service, tickets.c.called_at, tickets.c.finished_at)
+        q = (select(tickets.c.service, tickets.c.called_at, tickets.c.finished_at, tickets.c.queued_at,
+                    tickets.c.window, tickets.c.day, tickets.c.status)
              .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes),
                     tickets.c.day >= first_day, tickets.c.day < today,
                     tickets.c.status.in_((Status.DONE.value, Status.NO_SHOW.value)),
                     tickets.c.called_at.is_not(None)))
         sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-        for r in c.execute(q):
+        rows = c.execute(q).all()
+        for r in rows:
             s = sums[r.service]
             s[0] += (r.finished_at - r.called_at).total_seconds()
             s[1] += 1
-        out = _History(times={svc: (total / n, int(n)) for svc, (total, n) in sums.items() if n})
+        gaps = _turnarounds(rows)
+        out = _History(times={svc: (total / n, int(n)) for svc, (total, n) in sums.items() if n},
+                       turnaround=(sum(gaps) / len(gaps), len(gaps)) if gaps else (0.0, 0))
         # arrivals per (weekday, hour): the prior of today's rates
         per_slot: dict[tuple[int, int], dict[tuple[str, bool], int]] = defaultdict(lambda: defaultdict(int))
         days: dict[int, set[Any]] = defaultdict(set)
@@ -321,21 +360,21 @@ class WaitEstimates:
         paused_at: dict[int, datetime] = {}
         lengths: list[float] = []
         kinds = (EventKind.WINDOW_SIGN_IN.value, EventKind.WINDOW_PAUSE.value, EventKind.WINDOW_RESUME.value)
-        for r in c.execute(select(ticket_events.c.kind, ticket_events.c.at, ticket_events.c.window).where(
+        for e in c.execute(select(ticket_events.c.kind, ticket_events.c.at, ticket_events.c.window).where(
                 ticket_events.c.hall == hall.code,
                 ticket_events.c.at >= datetime.combine(first_day, datetime.min.time(), tzinfo=hall.tz),
                 ticket_events.c.at < datetime.combine(today, datetime.min.time(), tzinfo=hall.tz),
                 ticket_events.c.kind.in_(kinds))
                 .order_by(ticket_events.c.at, ticket_events.c.id)):
-            local = r.at.astimezone(hall.tz)
-            key = (local.date(), r.window)
-            if r.kind == EventKind.WINDOW_SIGN_IN.value:
+            local = e.at.astimezone(hall.tz)
+            key = (local.date(), e.window)
+            if e.kind == EventKind.WINDOW_SIGN_IN.value:
                 worked.add(key)
-            elif r.kind == EventKind.WINDOW_PAUSE.value:
+            elif e.kind == EventKind.WINDOW_PAUSE.value:
                 first.setdefault(key, local.hour * 3600 + local.minute * 60 + local.second)
-                paused_at[r.window] = r.at
-            elif r.window in paused_at:
-                lengths.append((r.at - paused_at.pop(r.window)).total_seconds())
+                paused_at[e.window] = e.at
+            elif e.window in paused_at:
+                lengths.append((e.at - paused_at.pop(e.window)).total_seconds())
         if first:
             out.breaks = estimate.BreakPattern(
                 tuple(sorted(first.values())), max(len(worked), len(first)),

@@ -16,11 +16,12 @@ Everything here is pure: the application layer gathers a `HallSnapshot` and call
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from statistics import fmean
+from statistics import NormalDist, fmean
 
 from hall_server.domain import policy
 
@@ -29,11 +30,14 @@ MIN_SAMPLES = 3
 # v2 tuning, each with its reason:
 PRIOR_WEIGHT = 5.0  # recent samples needed to outweigh the history (or catalog) by half
 HISTORY_MIN = 5  # fewer historical samples than this and the catalog still has a say
-RESIDUAL_FLOOR = 0.3  # a ticket already past its typical time still has this share of it to go
+RESIDUAL_FLOOR = 0.3  # v2: a ticket already past its typical time still has this share of it to go
+SERVICE_CV = 0.5  # spread (sd / mean) of a ticket's window time until the hall's history says otherwise
+NEXT_QUANTILE = 0.5  # the figure for "next at a busy window" is the median of what the current citizen has left
 TYPICAL_BREAK_S = 15 * 60.0  # a paused window is assumed back after this, until history says otherwise
 OVERTAKE_CAP = 0.6  # beyond this the queue is unstable: promise at most 2.5x the work ahead, not a runaway
 RATE_WINDOW_S = 3600.0  # arrival rates are counted over the last hour
 RATE_PRIOR_H = 1.0  # hours of pseudo-observations at the prior rate: a burst of minutes cannot swing a rate
+TURNAROUND_MAX_S = 120.0  # a longer gap between a finish and the next call is a pause or idle, not a turnaround
 NEW_TICKET_ID = 2**62  # the id a not-yet-issued ticket takes in the ranking: after every real one
 
 
@@ -150,6 +154,20 @@ def typical_minutes(recent_s: Sequence[float], history_mean_s: float | None, his
     return (n * fmean(recent_s) / 60.0 + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
 
 
+def turnaround_seconds(recent_s: Sequence[float], history_mean_s: float, history_n: int) -> float:
+    """Seconds a window takes from one citizen's finish to calling the next: today's shrunk toward history.
+
+    Service times are learned from call to finish; the clerk's turnaround before the next call
+    (closing the file, pressing "next") is part of every ticket's cycle too. Without history the
+    prior is 0 (nothing assumed), so a first day learns it from its own gaps.
+    """
+    n = len(recent_s)
+    prior = history_mean_s if history_n > 0 else 0.0
+    if not n:
+        return prior
+    return (sum(recent_s) + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
+
+
 @dataclass(frozen=True)
 class BreakPattern:
     """When and how long the hall's windows pause, from past days' pause events."""
@@ -198,6 +216,7 @@ class HallSnapshot:
     priority_ratio: int = 3
     breaks: BreakPattern = field(default_factory=BreakPattern)
     day_s: float | None = None  # `at` as seconds after the hall's local midnight
+    spread: float = SERVICE_CV  # sd / mean of a ticket's window time (the hall's history)
     # per-snapshot memo of a new ticket's place at each window (queue_state asks for every service)
     _memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -221,8 +240,46 @@ def _profile(snap: HallSnapshot, w: WindowNow) -> policy.WindowProfile:
     return policy.WindowProfile(w.number, w.services, snap.strategy, snap.priority_ratio)
 
 
-def _residual_s(snap: HallSnapshot, w: WindowNow) -> float:
+_N = NormalDist()
+
+
+def remaining_s(typical_s: float, elapsed_s: float, cv: float, quantile: float | None = None) -> float:
+    """What a ticket at the window has left after `elapsed_s`: its mean, or a quantile.
+
+    Window times are skewed (most short, a few very long): modelled as lognormal with the hall's
+    mean and spread, conditioned on having lasted `elapsed_s` already. A ticket past its typical
+    time is likely a long one and still has a good part to go; the first version said 30% of the
+    typical time whatever the elapsed time, and "typical minus elapsed" before that.
+    """
+    if typical_s <= 0:
+        return 0.0
+    s2 = math.log1p(cv * cv)
+    s = math.sqrt(s2)
+    mu = math.log(typical_s) - s2 / 2.0
+    if elapsed_s <= 0:
+        return typical_s if quantile is None else math.exp(mu + s * _N.inv_cdf(quantile))
+    z = (math.log(elapsed_s) - mu) / s
+    tail = 1.0 - _N.cdf(z)
+    if tail < 1e-9:  # far beyond any typical length: give the window a tenth of its typical time
+        return 0.1 * typical_s
+    if quantile is None:
+        return typical_s * _N.cdf(s - z) / tail - elapsed_s
+    p = min(1.0 - tail + quantile * tail, 1.0 - 1e-12)
+    return max(0.0, math.exp(mu + s * _N.inv_cdf(p)) - elapsed_s)
+
+
+def _residual_s(snap: HallSnapshot, w: WindowNow, quantile: float | None = None) -> float:
     """Seconds until the window can call again: the rest of its current ticket and of its break."""
+    left = 0.0
+    if w.busy_s is not None:
+        left += remaining_s(snap.minutes_of(w.busy_service or "") * 60.0, w.busy_s, snap.spread, quantile)
+    if w.state == "paused":
+        left += max(snap.breaks.mean_s - (w.paused_s or 0.0), 0.0)
+    return left
+
+
+def _residual_v2(snap: HallSnapshot, w: WindowNow) -> float:
+    """v2's residual, kept as it was measured: typical minus elapsed, at least 30% of typical."""
     left = 0.0
     if w.busy_s is not None:
         typical = snap.minutes_of(w.busy_service or "") * 60.0
@@ -292,7 +349,7 @@ def wait_v2(snap: HallSnapshot, service: str, priority: str | None = None,
         return None
     work, _ = _work_ahead(snap, me, group, ticket is None)
     active = [w for w in snap.windows if _active(w)]
-    base = (sum(_residual_s(snap, w) for w in group) + work) / len(group)
+    base = (sum(_residual_v2(snap, w) for w in group) + work) / len(group)
     # Tickets that arrive later but are called first stretch the wait: T = base / (1 - rho).
     rho = 0.0 if me.priority is not None else _overtaking_load(snap, group, me, active)
     wait = base / (1.0 - min(rho, OVERTAKE_CAP))
@@ -302,20 +359,19 @@ def wait_v2(snap: HallSnapshot, service: str, priority: str | None = None,
 def _with_breaks(snap: HallSnapshot, group: Sequence[WindowNow], wait: float) -> float:
     """Add the breaks the group's windows will likely start while the ticket waits.
 
-    A break that starts inside the wait takes its length off one window's capacity: the wait
-    grows by its expected length shared among the group. Two fixed-point rounds, because a
-    longer wait lets more breaks in.
+    A break that starts before the ticket is called takes its length off one window's capacity:
+    the wait grows by its expected length shared among the group. Only breaks starting within
+    the wait as foreseen count: one that starts after the call delays someone else. (The first
+    version iterated to a fixed point over the lengthened wait, so breaks due after the call
+    counted too: with a thin history, "1 ahead, 3 minutes" became 20.)
     """
     if snap.day_s is None or not snap.breaks.starts_s:
         return wait
-    due = [w for w in group if w.state == "open" and not w.paused_today]
+    due = sum(1 for w in group if w.state == "open" and not w.paused_today)
     if not due:
         return wait
-    out = wait
-    for _ in range(2):
-        lost = sum(snap.breaks.p_start(snap.day_s, snap.day_s + out) for _ in due) * snap.breaks.mean_s
-        out = wait + lost / len(group)
-    return out
+    lost = due * snap.breaks.p_start(snap.day_s, snap.day_s + wait) * snap.breaks.mean_s
+    return wait + lost / len(group)
 
 
 def _ahead_key(snap: HallSnapshot, w: WindowNow, me: policy.Candidate, new: bool) -> tuple[object, ...] | None:
@@ -350,8 +406,15 @@ def _ahead_at(snap: HallSnapshot, w: WindowNow, me: policy.Candidate,
 def _overtaking_load(snap: HallSnapshot, group: Sequence[WindowNow], me: policy.Candidate,
                      active: Sequence[WindowNow]) -> float:
     """The share of the group's capacity that later arrivals ranked before `me` will take."""
+    return _overtaking(snap, group, me, active)[0]
+
+
+def _overtaking(snap: HallSnapshot, group: Sequence[WindowNow], me: policy.Candidate,
+                active: Sequence[WindowNow]) -> tuple[float, float]:
+    """The overtaking load (share of the group's capacity) and the group time one overtaker takes (s)."""
     in_group = {w.number for w in group}
     load_min_per_hour = 0.0
+    per_hour_in_group = 0.0
     for (svc, is_priority), per_hour in snap.arrivals.items():
         if per_hour <= 0:
             continue
@@ -367,7 +430,32 @@ def _overtaking_load(snap: HallSnapshot, group: Sequence[WindowNow], me: policy.
             continue
         share = sum(1 for n in servers if n in in_group) / len(servers)
         load_min_per_hour += per_hour * share * snap.minutes_of(svc)
-    return load_min_per_hour / (60.0 * len(group))
+        per_hour_in_group += per_hour * share
+    if per_hour_in_group <= 0:
+        return 0.0, 0.0
+    return load_min_per_hour / (60.0 * len(group)), load_min_per_hour * 60.0 / per_hour_in_group / len(group)
+
+
+def poisson_median(mean: float) -> int:
+    """The median of a Poisson count with this mean (Choi's bound: within 1/3 of the mean)."""
+    if mean < math.log(2.0):
+        return 0
+    return max(0, math.floor(mean + 1.0 / 3.0 - 0.02 / mean))
+
+
+def stretch(base: float, rho: float, each_s: float) -> float:
+    """A wait of `base` seconds once later arrivals that are called first have cut in.
+
+    On average they stretch it to base / (1 - rho) (each overtaker's own overtakers included),
+    but they come one by one, each taking `each_s`: the figure counts the number of them most
+    likely to come (the Poisson median of the mean count), so a ticket next in line is not told
+    twice its wait because an overtaker *might* arrive in the next three minutes, while a long
+    wait still gets about the mean (the first version stretched every wait by the mean).
+    """
+    if rho <= 0 or each_s <= 0 or base <= 0:
+        return base
+    mean_extra = base / (1.0 - min(rho, OVERTAKE_CAP)) - base
+    return base + poisson_median(mean_extra / each_s) * each_s
 
 
 # ----- every waiting ticket at once ------------------------------------------------------------
@@ -403,6 +491,7 @@ class CallPlan:
         heads = {n: [0, 0] for n in self.windows}
         streak = {n: w.priority_streak for n, w in self.windows.items()}
         free = [(_residual_s(snap, w), n) for n, w in self.windows.items()]
+        self.free0 = {n: at for at, n in free}  # when each window first calls
         heapq.heapify(free)
         strict = snap.strategy == policy.STRICT_ORDER
         while free:
@@ -454,16 +543,24 @@ class LiveWaits:
         self.snap = snap
         self.plan = CallPlan(snap)
         self.active = list(self.plan.windows.values())
-        self._rho: dict[tuple[object, ...], float] = {}
+        self._rho: dict[tuple[object, ...], tuple[float, float]] = {}
+        # a ticket a busy window calls first waits for one citizen's remaining time: its median
+        self._next: dict[int, tuple[float, float]] = {
+            n: (self.plan.free0[n], _residual_s(snap, w, NEXT_QUANTILE))
+            for n, w in self.plan.windows.items() if w.state == "open" and w.busy_s is not None}
 
     def _finish(self, group: Sequence[WindowNow], at: float, me: policy.Candidate) -> int:
-        rho = 0.0
+        for w in group:
+            hit = self._next.get(w.number)
+            if hit is not None and at == hit[0]:  # the first ticket this window calls: me
+                at = min(at, hit[1])
+        out = at
         if me.priority is None:
             key = (tuple(w.number for w in group), me.service, me.target_window)
             if key not in self._rho:
-                self._rho[key] = _overtaking_load(self.snap, group, me, self.active)
-            rho = self._rho[key]
-        return max(0, round(_with_breaks(self.snap, group, at / (1.0 - min(rho, OVERTAKE_CAP)))))
+                self._rho[key] = _overtaking(self.snap, group, me, self.active)
+            out = stretch(at, *self._rho[key])
+        return max(0, round(_with_breaks(self.snap, group, out)))
 
     def ticket(self, t: policy.Candidate) -> int | None:
         """The wait of a ticket of the snapshot's queue; None when no staffed window can call it."""
