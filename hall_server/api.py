@@ -175,9 +175,10 @@ def _retry_later(exc: TooManyAttempts | LoginBusy) -> tuple[Response, int]:
 @bp.post("/auth/logout")
 def logout():
     token = bearer_token(request.headers.get("Authorization"))
-    if token is None or actor() is None:
+    who = actor() if token is not None else None
+    if token is None or who is None:
         raise Unauthorized("a bearer token is required")
-    auth().revoke(token)
+    auth().revoke(token, who)
     return "", 204
 
 

@@ -51,11 +51,19 @@ def _settings(args: argparse.Namespace, **extra: Any):
 
 
 def _engine(settings):
+    from hall_server.application import audit
     from hall_server.migrate import upgrade
     from hall_server.storage import make_engine
     engine = make_engine(settings.database_url)
     upgrade(engine)
+    audit.use_key(engine, audit.load_key(settings))  # what the CLI does (accounts, devices) is audited
     return engine
+
+
+def _operator() -> str:
+    """Who runs the CLI, for the audit trail: the OS user (sudo's caller when run through sudo)."""
+    import getpass
+    return "cli:" + (os.environ.get("SUDO_USER") or getpass.getuser())[:40]
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -595,7 +603,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             raise InvalidInput(f"unknown hall(s) {', '.join(unknown_halls) or '(none given)'}; halls of this "
                                f"server: {', '.join(h.code for h in settings.halls)}", "invalid_hall")
     uid = Auth(_engine(settings)).add_user(args.username, args.password, args.role, args.full_name or "",
-                                           halls=halls, windows=windows, departments=departments)
+                                           halls=halls, windows=windows, departments=departments, by=_operator())
     print(f"user {args.username} ({args.role}) created with id {uid}")
     return 0
 
@@ -605,7 +613,7 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     from hall_server.application.auth import Auth
     settings = _settings(args)
     settings.hall(args.hall)
-    token = Auth(_engine(settings)).add_device(args.hall, args.name, args.role)
+    token = Auth(_engine(settings)).add_device(args.hall, args.name, args.role, by=_operator())
     print(token)
     return 0
 

@@ -141,20 +141,26 @@ class Auth:
 
     def add_user(self, username: str, password: str, role: str, full_name: str = "",
                  halls: list[str] | None = None, windows: list[int] | None = None,
-                 departments: list[str] | None = None) -> int:
-        """Create a staff account; the password is stored hashed."""
+                 departments: list[str] | None = None, by: str = "cli") -> int:
+        """Create a staff account; the password is stored hashed. Audited (who made it, with what
+        role and scope) in the chain of no hall; `by` names the operator (the CLI's OS user)."""
         if not _USERNAME_RE.match(username):
             raise InvalidInput("username: 2-60 of a-z 0-9 _ . -", "invalid_username")
         if role not in STAFF_ROLES:
             raise InvalidInput(f"role must be one of {', '.join(STAFF_ROLES)}", "invalid_role")
         if len(password) < 8:
             raise InvalidInput("password must have at least 8 characters", "weak_password")
+        now = self.clock()
         try:
             with write_tx(self.engine) as c:
-                return c.execute(insert(users).values(
+                uid = int(c.execute(insert(users).values(
                     username=username, password_hash=generate_password_hash(password), role=role,
                     full_name=full_name, halls=halls, windows=windows, departments=departments, active=True,
-                    created_at=self.clock()).returning(users.c.id)).scalar_one()
+                    created_at=now).returning(users.c.id)).scalar_one())
+                audit.append(c, audit.GLOBAL_CHAIN, now, by, "user_created", pg=is_postgres(self.engine),
+                             data={"username": username, "role": role, "halls": halls, "windows": windows,
+                                   "departments": departments})
+                return uid
         except IntegrityError:
             raise DomainError(f"user {username!r} exists", "user_exists") from None
 
@@ -207,23 +213,33 @@ class Auth:
         return {"id": row.id, "username": row.username, "role": row.role, "full_name": row.full_name,
                 "halls": row.halls, "windows": row.windows, "departments": row.departments}
 
-    def add_device(self, hall: str, name: str, role: str) -> str:
-        """Create a device token (kiosk, board, announcer, printer) for one hall; shown once."""
+    def add_device(self, hall: str, name: str, role: str, by: str = "cli") -> str:
+        """Create a device token (kiosk, board, announcer, printer) for one hall; shown once, stored
+        only as a hash. Audited in the hall's chain (the device, its role, a fingerprint of the token)."""
         if role not in DEVICE_ROLES:
             raise InvalidInput(f"device role must be one of {', '.join(DEVICE_ROLES)}", "invalid_role")
         if not re.match(r"^[A-Za-z0-9_.-]{1,60}$", name):
             raise InvalidInput("device name: 1-60 of A-Z a-z 0-9 _ . -", "invalid_device_name")
         token = secrets.token_urlsafe(32)
+        now = self.clock()
         with write_tx(self.engine) as c:
             c.execute(insert(api_tokens).values(
                 token_hash=_hash(token), kind="device", role=role, hall=hall, device_name=name,
-                created_at=self.clock(), expires_at=None, revoked=False))
+                created_at=now, expires_at=None, revoked=False))
+            audit.append(c, hall, now, by, "device_created", pg=is_postgres(self.engine),
+                         data={"device": name, "role": role, "token": _hash(token)[:12]})
         return token
 
-    def revoke(self, token: str) -> None:
-        """Log out: the token stops working at once, in every process (nothing caches it)."""
+    def revoke(self, token: str, actor: Actor | None = None) -> None:
+        """Log out: the token stops working at once, in every process (nothing caches it). Audited."""
+        now = self.clock()
         with write_tx(self.engine) as c:
-            c.execute(update(api_tokens).where(api_tokens.c.token_hash == _hash(token)).values(revoked=True))
+            done = c.execute(update(api_tokens).where(api_tokens.c.token_hash == _hash(token),
+                                                      api_tokens.c.revoked.is_(False)).values(revoked=True)).rowcount
+            if done:
+                label = actor.label if actor is not None else "unknown"
+                chain = actor.hall if actor is not None and actor.hall else audit.GLOBAL_CHAIN
+                audit.append(c, chain, now, label, "logout", pg=is_postgres(self.engine))
 
     def resolve(self, token: str | None) -> Actor | None:
         """The actor behind a bearer token, or None if it is unknown, revoked, expired or idle too long."""

@@ -44,7 +44,9 @@ def test_every_action_is_in_the_chain_and_it_verifies(busy_app):
     key = busy_app.core.audit_key  # the data dir's audit.key: no key was configured
     assert key.source == str(busy_app.settings.data_dir / "audit.key")
     assert oct((busy_app.settings.data_dir / "audit.key").stat().st_mode & 0o777) == "0o600"
-    assert checked["*"] == 2  # login and failed login
+    assert checked["*"] == 3  # the account's creation, a login and a failed login
+    made = [e for e in audit.search(busy_app.engine, chain="*") if e["action"] == "user_created"]
+    assert [(e["actor"], e["data"]["username"], e["data"]["role"]) for e in made] == [("cli", "amal", "clerk")]
     entries = audit.search(busy_app.engine, chain="kfs")
     actions = [e["action"] for e in reversed(entries)]
     assert actions[:1] == ["window_sign_in"] and actions.count("issued") == 4
@@ -99,3 +101,39 @@ def test_cli_audit_verify_reports_the_first_broken_link(tmp_path, busy_app):
     bad = subprocess.run([sys.executable, "-m", "hall_server", "audit", "verify"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "BROKEN: chain 'kfs': entry 7" in bad.stdout and "edited" in bad.stdout
+
+
+def test_accounts_devices_and_logouts_are_audited(make_app, db_url, clock):
+    app = make_app(db_url)
+    auth = Auth(app.engine, clock=clock)
+    auth.add_user("sara", "password1", "supervisor", halls=["kfs"], by="cli:root")
+    token = auth.add_device("kfs", "kiosk-9", "kiosk", by="cli:root")
+    staff, _ = auth.login("sara", "password1")
+    auth.revoke(staff, auth.resolve(staff))
+    auth.revoke(staff, None)  # already revoked: nothing happened, nothing recorded
+    auth.revoke(token, auth.resolve(token))
+    assert auth.resolve(staff) is None and auth.resolve(token) is None
+    glob = [(e["actor"], e["action"]) for e in reversed(audit.search(app.engine, chain="*"))]
+    assert glob == [("cli:root", "user_created"), ("user:sara", "login"), ("user:sara", "logout")]
+    hall = [(e["actor"], e["action"], e["data"]) for e in reversed(audit.search(app.engine, chain="kfs"))]
+    assert hall[0][:2] == ("cli:root", "device_created")
+    assert hall[0][2]["device"] == "kiosk-9" and hall[0][2]["role"] == "kiosk"
+    assert token not in str(hall[0][2])  # a fingerprint, never the token
+    assert hall[1][:2] == ("device:kiosk-9", "logout")
+    assert audit.verify(app.engine)[1] == []
+
+
+def test_the_cli_records_its_operator(tmp_path):
+    import os
+    env = {**os.environ, "HALL_DATA_DIR": str(tmp_path), "HALL_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+           "SUDO_USER": "mona"}
+    run = [sys.executable, "-m", "hall_server"]
+    subprocess.run([*run, "user", "add", "hany", "--role", "clerk", "--password", "password1", "--halls", "kfs"],
+                   check=True, env=env, cwd=ROOT, capture_output=True)
+    subprocess.run([*run, "device", "add", "board-7", "--hall", "kfs", "--role", "board"],
+                   check=True, env=env, cwd=ROOT, capture_output=True)
+    from hall_server.storage import make_engine
+    engine = make_engine(env["HALL_DATABASE_URL"])
+    made = {(e["chain"], e["actor"], e["action"]) for e in audit.search(engine, actor="cli:mona")}
+    engine.dispose()
+    assert made == {("*", "cli:mona", "user_created"), ("kfs", "cli:mona", "device_created")}
