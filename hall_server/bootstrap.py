@@ -112,8 +112,11 @@ def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runt
     # What happens after a commit, in order: the ticket's print job, the call's audio pre-render,
     # the pushes, then SMS. Each handler logs its own failures; none can undo the change.
     notifier = sms.SmsNotifier(hall, outbox)
-    for effect in (rt.printing.after_commit, rt.audio.after_commit, Broadcaster(hall, sio), notifier):
+    broadcaster = Broadcaster(hall, sio)
+    for effect in (rt.printing.after_commit, rt.audio.after_commit, broadcaster, notifier):
         bus.subscribe(effect)
+    if settings.message_queue:  # several processes: notice the others' changes while the queue is down
+        _when_ready(sio)(broadcaster.watch_seq)
     # ... and before a command's commit, in its transaction: the call's SMS outbox rows
     bus.before_commit(notifier.in_transaction)
     return rt

@@ -117,6 +117,19 @@ class LocalFirstRedisManager(python_socketio.RedisManager):
         self._pub: Any = None
         self._down_until = 0.0
         self._pub_lock = threading.Lock()
+        self._listening = False
+        self._trouble_at = time.monotonic()  # until the listener first subscribes: not yet trusted
+
+    GRACE_S = 5.0  # after the queue works again, still degraded this long (what slipped by meanwhile)
+
+    @property
+    def degraded(self) -> bool:
+        """Whether events of other processes may not be reaching this one: the queue failed to
+        publish or to receive lately (Broadcaster.watch_seq then reads the halls' seq instead)."""
+        now = time.monotonic()
+        if not self._listening or now < self._down_until:
+            self._trouble_at = now
+        return now - self._trouble_at < self.GRACE_S
 
     def _publisher(self) -> Any:
         if self._pub is None:
@@ -151,11 +164,11 @@ class LocalFirstRedisManager(python_socketio.RedisManager):
                 if not subscribed:
                     self._redis_connect()
                     self.pubsub.subscribe(self.channel)
-                    subscribed = True
+                    subscribed = self._listening = True
                 yield from self.pubsub.listen()
             except Exception as exc:  # noqa: BLE001
                 log.warning("message queue: cannot receive (%s); retrying in %ss", exc, self.LISTEN_RETRY_MAX_S)
-                subscribed = False
+                subscribed = self._listening = False
                 time.sleep(self.LISTEN_RETRY_MAX_S)
 
 
@@ -184,10 +197,35 @@ class Broadcaster:
         self.app, self.sio = app, sio
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}  # hall -> newest seq whose queue state is not sent yet
+        self._pushed: dict[str, int] = {}  # hall -> newest seq this process pushed to its clients
+
+    def _note(self, hall: str, seq: int) -> None:
+        with self._lock:
+            self._pushed[hall] = max(seq, self._pushed.get(hall, 0))
+
+    WATCH_S = 1.0  # how often the halls' seq is read while the message queue is degraded
+
+    def watch_seq(self) -> None:
+        """A background task (several processes only): while the message queue is degraded, read the
+        halls' seq every WATCH_S, and when another process made a change this one has not pushed,
+        push `queue_changed` with that seq. The boards see the gap and fetch the calls they missed,
+        so a call made on another process is shown and spoken even when Redis is down."""
+        while True:
+            self.sio.sleep(self.WATCH_S)
+            manager = getattr(self.sio.server, "manager", None)
+            if not getattr(manager, "degraded", False):
+                continue
+            try:
+                for hall, seq in self.app.views.seqs().items():
+                    if seq > self._pushed.get(hall, 0):
+                        self._send_queue(hall, seq)
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failure
+                (log.warning if db_unavailable(exc) else log.exception)("seq watch failed: %s", exc)
 
     def __call__(self, outcome: Outcome) -> None:
         if outcome.hall is None or outcome.seq is None:
             return
+        self._note(outcome.hall, outcome.seq)
         room = ev.hall_room(outcome.hall)
         for e in outcome.emits:
             self.sio.emit(e.event, {**e.payload, "seq": outcome.seq, "hall": outcome.hall}, to=e.room)
@@ -226,6 +264,7 @@ class Broadcaster:
         # every request, phone and join reads it until the next.
         state = self.app.queue_state(hall, seq, fresh=True)
         state["seq"] = seq  # the newest change this state includes
+        self._note(hall, seq)
         self.sio.emit(ev.QUEUE_CHANGED, state, to=ev.hall_room(hall))
 
 

@@ -493,12 +493,17 @@
     missed.forEach(enqueue);
   }
 
+  var callLog = [];  // every call put on screen, by id (diagnostics, like boardAudioLog)
+  Object.defineProperty(window, "boardCallLog", {get: function () { return callLog.slice(); }});
+
   function onCall(c) {
     var w = state.windows[c.window];
     if (w) { w.current = c.number; w.status = "called"; }
     calledAt[c.window] = Date.now();
     renderWindows();
     if (!callShown(c)) return;
+    callLog.push(c.call_id);
+    if (callLog.length > 500) callLog.shift();
     state.calls = sortCalls([c].concat(state.calls.filter(function (x) { return x.call_id !== c.call_id; })));
     renderNow();
     renderCalls();

@@ -287,6 +287,12 @@ class Views:
 
     MISSED_CALLS_MAX = 200  # calls a board may catch up on at once (and only the last 12 hours)
 
+    def seqs(self) -> dict[str, int]:
+        """Every hall's newest committed change (one indexed read): how a process notices changes
+        made by another process while the message queue cannot tell it."""
+        with read_tx(self.core.engine) as c:
+            return {code: int(seq) for code, seq in c.execute(select(halls.c.code, halls.c.seq))}
+
     def calls_since(self, hall_code: str, since_seq: int) -> dict[str, Any]:
         """The hall's calls committed after `since_seq`, oldest first: what a board that saw a gap
         in seq missed (bounded to the newest MISSED_CALLS_MAX of the last 12 hours)."""
