@@ -218,7 +218,7 @@ class Broadcaster:
             try:
                 for hall, seq in self.app.views.seqs().items():
                     if seq > self._pushed.get(hall, 0):
-                        self._send_queue(hall, seq)
+                        self._send_queue(hall, seq, resync=True)
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failure
                 (log.warning if db_unavailable(exc) else log.exception)("seq watch failed: %s", exc)
 
@@ -259,11 +259,13 @@ class Broadcaster:
                 if not scheduled:
                     self.sio.start_background_task(self._flush_later, hall, self.RETRY_S)
 
-    def _send_queue(self, hall: str, seq: int) -> None:
+    def _send_queue(self, hall: str, seq: int, resync: bool = False) -> None:
         # The one rebuild of the hall's live state for this change (or this burst of changes):
         # every request, phone and join reads it until the next.
         state = self.app.queue_state(hall, seq, fresh=True)
         state["seq"] = seq  # the newest change this state includes
+        if resync:  # changes of another process came before it, unseen here: clients resync on it
+            state = {**state, "resync": True}
         self._note(hall, seq)
         self.sio.emit(ev.QUEUE_CHANGED, state, to=ev.hall_room(hall))
 

@@ -87,6 +87,9 @@
     if (this.seq === null) { this.buffer.push([name, data]); return; }
     if (typeof data.seq === "number") {
       if (data.seq > this.seq + 1) { this.join(); return; }   // missed something: resync
+      // the server read a newer seq than it pushed (another process, the message queue down): the
+      // events up to it never came here, even if the number looks next
+      if (data.resync && data.seq > this.seq) { this.join(); return; }
       if (data.seq < this.seq) return;                        // already in the snapshot
       this.seq = data.seq;
       this.lastSeen = data.seq;

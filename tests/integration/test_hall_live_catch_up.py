@@ -40,6 +40,14 @@ const tick = () => new Promise((r) => setTimeout(r, 10));
   fetchReply = {calls: [call(12, 120)]};
   handlers.snapshot({seq: 12});
   await tick();
+  // the server read seq 13 (another process's call; the message queue is down) and says so: the
+  // number looks next, yet the call itself never came here, so it is fetched
+  handlers.queue_changed({seq: 13, resync: true});
+  fetchReply = {calls: [call(13, 130)]};
+  handlers.snapshot({seq: 13});
+  await tick();
+  handlers.queue_changed({seq: 13, resync: true});             // nothing newer: no resync
+  await tick();
   console.log(JSON.stringify({log, fetched, joins: emitted.filter((e) => e[0] === "join").length}));
 })();
 """
@@ -54,8 +62,9 @@ def test_a_board_gets_its_missed_calls_in_order_before_the_snapshot(tmp_path):
     out = subprocess.run([node, str(script), str(ROOT / "hall_server/static/hall-live.js")],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     got = json.loads(out)
-    assert got["fetched"] == ["/api/v1/halls/kfs/calls?since_seq=6", "/api/v1/halls/kfs/calls?since_seq=10"]
-    assert got["joins"] == 3
+    assert got["fetched"] == ["/api/v1/halls/kfs/calls?since_seq=6", "/api/v1/halls/kfs/calls?since_seq=10",
+                              "/api/v1/halls/kfs/calls?since_seq=12"]
+    assert got["joins"] == 4
     assert got["log"] == [
         ["snapshot", 5],
         ["ticket_called", 6, 60, False],
@@ -65,4 +74,7 @@ def test_a_board_gets_its_missed_calls_in_order_before_the_snapshot(tmp_path):
         ["queue_changed", 10, None, False],  # buffered during the fetch, applied after the snapshot
         ["ticket_called", 12, 120, True],
         ["snapshot", 12],
+        ["ticket_called", 13, 130, True],
+        ["snapshot", 13],
+        ["queue_changed", 13, None, False],  # nothing newer than what was applied: applied, no resync
     ]
