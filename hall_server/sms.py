@@ -73,8 +73,11 @@ class FileGateway:
         encoding, segments = sms_segments(text)
         line = json.dumps({"to": phone, "text": text, "encoding": encoding, "segments": segments,
                            "at": datetime.now(UTC).isoformat()}, ensure_ascii=False)
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        try:
+            with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        except OSError as exc:  # the port's promise: a message not delivered is an SmsError
+            raise SmsError(f"{self.path}: {exc}") from exc
 
 
 class HttpGateway:

@@ -412,12 +412,12 @@ class FilePrinter:
     _counter = itertools.count()
 
     def __init__(
-        self, folder: str | Path, profile: str = "default", width: int = DEFAULT_WIDTH
+        self, folder: str | Path, profile: str = "default", width: int | None = None
     ) -> None:
-        """Remember the folder (created on first print)."""
+        """Remember the folder (created on first print); width defaults to the profile's dot width."""
         self.folder = Path(folder)
         self.profile = profile
-        self.width = width
+        self.width = width or profile_width(profile) or DEFAULT_WIDTH
 
     def __repr__(self) -> str:
         """Show the folder."""

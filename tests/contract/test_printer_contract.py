@@ -160,10 +160,6 @@ def test_the_width_to_render_at_is_one_the_profile_prints(request, target, image
     """`width` is the dot width to render at: with a 512-dot profile it is at most 512, and it prints."""
     if isinstance(target.printer, NullPrinter):
         pytest.skip("the none backend has no profile")
-    if isinstance(target.printer, FilePrinter) and width is None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "FilePrinter takes width 576 whatever its profile (NetworkPrinter, UsbPrinter and SerialPrinter "
-            "take the profile's): with profile TM-T88V every ticket rendered at its width is refused")))
     cfg = {**target.config, "profile": NARROW, **({"width": width} if width else {})}
     printer = make_printer(cfg)
     assert printer.width <= profile_width(NARROW)

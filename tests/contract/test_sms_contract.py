@@ -191,12 +191,8 @@ def test_messages_arrive_in_the_order_sent_through_the_outbox(target):
 
 
 def test_a_refused_message_raises_sms_error(request, target):
-    backend = request.node.callspec.params["target"]
     if target.broken is None:
         pytest.skip("the log backend cannot refuse a message")
-    if backend == "file":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=OSError, reason=(
-            "FileGateway.send lets OSError through (IsADirectoryError here): the port promises SmsError")))
     gateway = target.broken()
     with pytest.raises(SmsError):
         gateway.send(PHONE, ARABIC)
