@@ -16,8 +16,9 @@ for _ in $(seq 1 50); do
   runuser -u postgres -- psql -p "$port" -qtAc "select 1" >/dev/null 2>&1 && break
   sleep 0.2
 done
-runuser -u postgres -- psql -p "$port" -qtAc "select 1 from pg_roles where rolname='hall'" | grep -q 1 \
-  || runuser -u postgres -- psql -p "$port" -qc "create role hall login superuser password 'hall'"
-runuser -u postgres -- psql -p "$port" -qtAc "select 1 from pg_database where datname='hall_test'" | grep -q 1 \
-  || runuser -u postgres -- psql -p "$port" -qc "create database hall_test owner hall"
+# captured first, then tested: `psql | grep -q` can fail by SIGPIPE under pipefail
+role=$(runuser -u postgres -- psql -p "$port" -qtAc "select 1 from pg_roles where rolname='hall'")
+[ "$role" = 1 ] || runuser -u postgres -- psql -p "$port" -qc "create role hall login superuser password 'hall'"
+db=$(runuser -u postgres -- psql -p "$port" -qtAc "select 1 from pg_database where datname='hall_test'")
+[ "$db" = 1 ] || runuser -u postgres -- psql -p "$port" -qc "create database hall_test owner hall"
 echo "postgresql://hall:hall@127.0.0.1:${port}/hall_test"
