@@ -540,6 +540,7 @@ def section_issue(run: Run) -> None:
     floors: dict[int, Load] = {}
     try:
         server = run.hall_server("issue")
+        sign_in(server, 9)  # a ticket is issued only for a service an open window serves
         for clients, n in run.sizes.load_levels.items():
             before = run_load(floor.url, None, clients, n // 2, floor_op(mix), seed=clients)
             loads[clients] = run_load(server.url, server.devices["kiosk-1"], clients, n, issue_op(mix),
@@ -968,9 +969,32 @@ def section_memory(run: Run) -> None:
     sz = run.sizes
     rep.section(f"6. server memory (VmRSS): idle, {sz.memory_connected} board clients connected, after they "
                 f"leave, after {sz.memory_churn} joined ({sz.memory_churn_procs} processes) and left")
-    server = run.hall_server("memory")
+    # INFO: the memory reclaimer (hall_server/memory.py) logs each trim; the settled figure waits for it
+    server = run.hall_server("memory", env={"HALL_LOG_LEVEL": "INFO"})
     pid = server.pid()
     readings: dict[str, tuple[str, int, int]] = {}  # key -> (label, RSS KiB, open fds)
+
+    def trims() -> list[str]:
+        """The reclaimer's trims so far, from the server's log ("memory: trimmed (<why>; ...")."""
+        try:
+            text = server.log_path.read_text(errors="replace") if server.log_path else ""
+        except OSError:
+            return []
+        return [line.split("memory: trimmed (", 1)[1].split(";", 1)[0] for line in text.splitlines()
+                if "memory: trimmed (" in line]
+
+    def reclaimed(since: int, limit_s: float) -> tuple[float, list[str]]:
+        """Wait for the reclaimer's follow-up trim of a burst (once engineio has let go of the closed
+        sockets, ~25 s after the first) among the trims after the first `since`; (seconds waited,
+        the trims seen). Gives up after limit_s (HALL_MEMORY_TUNING=0: no trims)."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < limit_s:
+            new = trims()[since:]
+            # this burst's own trim, then its follow-up (an earlier burst's follow-up may come first)
+            if "burst" in new and "after a burst" in new[new.index("burst"):]:
+                return time.perf_counter() - t0, new
+            time.sleep(0.5)
+        return time.perf_counter() - t0, trims()[since:]
 
     def read(key: str, label: str) -> int:
         time.sleep(sz.settle_s)
@@ -984,6 +1008,8 @@ def section_memory(run: Run) -> None:
             time.sleep(0.5)
         return time.perf_counter() - t0
 
+    leave_marks: dict[int, int] = {}
+
     def crowd(n: int, procs: int, measure: bool = True) -> tuple[int, int, float, list[str]]:
         """n clients join, RSS is read, they leave; (connected, failed, join seconds, errors)."""
         fleet = Fleet(server.url, n, procs, run.tmp)
@@ -991,6 +1017,7 @@ def section_memory(run: Run) -> None:
             connected, failed, secs, errs = fleet.ready(join_timeout(n))
             if measure:
                 read(f"with_{n}", f"{connected} clients connected")
+            leave_marks[n] = len(trims())  # the reclaimer's trims so far: the next "burst" is this crowd's
             fleet.leave()
         finally:
             fleet.close()
@@ -998,6 +1025,7 @@ def section_memory(run: Run) -> None:
 
     try:
         read("cold", "cold (just started)")
+        sign_in(server, 9)  # a ticket is issued only for a service an open window serves
         prefill(server, 5, Mix())
         crowd(10, 1, measure=False)
         idle = read("idle", "idle (after warm-up: 5 tickets, 10 clients came and went)")
@@ -1009,8 +1037,13 @@ def section_memory(run: Run) -> None:
         read("churn_left", f"the {churn} just left (clients disconnected)")
         churn_drain = drained(240)
         read("churn_after", f"after the {churn} left (sockets closed after {churn_drain:.0f} s)")
-        time.sleep(sz.settle_s * 3)
-        churn_later = read("churn_later", f"  and {sz.settle_s * 4:.0f} s later")
+        # The settled figure: after the reclaimer's trims of this burst (at most one per 30 s, then a
+        # follow-up ~25 s later); bench_memory reads 30 s after the sockets closed for the same reason.
+        from hall_server import memory as hall_memory
+        limit = hall_memory.MIN_TRIM_INTERVAL_S + 25 + 4 * hall_memory.CHECK_S + 30
+        waited, seen = reclaimed(leave_marks[sz.memory_churn], limit)
+        churn_later = read("churn_later", f"  after the reclaimer's trims ({', '.join(seen) or 'none seen'}), "
+                                          f"{sz.settle_s + waited + sz.settle_s:.0f} s later")
         hwm = rss_kib(pid)[1]
     finally:
         server.stop()
@@ -1102,6 +1135,7 @@ def section_printer(run: Run) -> None:
         hall_file = held_printer_hall(folder, peer.port)
         server = run.hall_server("printer", env={"HALL_HALLS": str(hall_file)}, folder=folder)
         devices = server.devices
+        sign_in(server, 9)  # a ticket is issued only for a service an open window serves
         plain = run_load(server.url, devices["kiosk-1"], 1, sz.printer_plain, issue_op(mix, sink=plain_status),
                          warmup=3, seed=1)
         held = run_load(server.url, devices["kiosk-held"], 1, sz.printer_held, issue_op(mix, sink=held_status),
