@@ -447,11 +447,11 @@ def _profile_width(profile: str) -> Any:
 
 
 def printer_width(backend: str, width: int | None, profile_dots: int | None) -> int:
-    """The dot width make_printer's backend renders at: the profile's for network, usb and serial;
-    the file and none backends take 576 unless told (they do not read the profile's width)."""
+    """The dot width make_printer's backend renders at: the profile's for network, usb, serial and
+    file; the none backend takes 576 unless told (it has no profile)."""
     if width:
         return width
-    if backend in ("network", "usb", "serial"):
+    if backend in ("network", "usb", "serial", "file"):
         return profile_dots or 576
     return 576
 

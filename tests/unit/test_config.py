@@ -196,7 +196,7 @@ BAD_HALL = [
      "devices[kiosk-1].printer.product_id", "missing product_id"),
     ((("devices",), kiosk({"mode": "server", "backend": "network", "host": "10.0.0.9", "width": 576})),
      "devices[kiosk-1].printer.width", "wider than the profile's 512"),
-    ((("devices",), kiosk({"mode": "server", "backend": "file", "folder": "t", "profile": "TM-T88V"})),
+    ((("devices",), kiosk({"mode": "server", "backend": "file", "folder": "t", "profile": "TM-T88V", "width": 576})),
      "devices[kiosk-1].printer.width", "576 is wider than the profile's 512"),
     ((("devices",), kiosk({"mode": "server", "backend": "network", "host": "h", "profile": "TM-NOPE"})),
      "devices[kiosk-1].printer.profile", "printer profile"),
@@ -405,7 +405,9 @@ STARTUP_CASES = [
     ("host on a file printer", [(("devices",), kiosk(
         {"mode": "server", "backend": "file", "folder": "t", "host": "h"}))], {}, False),
     ("file printer whose profile prints 512 dots", [(("devices",), kiosk(
-        {"mode": "server", "backend": "file", "folder": "t", "profile": "TM-T88V"}))], {}, False),
+        {"mode": "server", "backend": "file", "folder": "t", "profile": "TM-T88V"}))], {}, True),
+    ("file printer wider than its profile", [(("devices",), kiosk(
+        {"mode": "server", "backend": "file", "folder": "t", "profile": "TM-T88V", "width": 576}))], {}, False),
     ("file printer at the profile's width", [(("devices",), kiosk(
         {"mode": "server", "backend": "file", "folder": "t", "profile": "TM-T88V", "width": 512}))], {}, True),
     ("network printer at the profile's width", [(("devices",), kiosk(
