@@ -57,6 +57,7 @@ def main() -> None:
         raise SystemExit("set HALL_TEST_PG_URL for --pg")
     server = start_server(args.async_mode, url)
     try:
+        server.open_windows()  # a ticket is issued only for a service an open window serves
         db = "PostgreSQL" if url else "SQLite (WAL, synchronous=FULL)"
         print(f"# ticket issuance over HTTP, server async_mode={args.async_mode}, {db}")
         for clients in (1, 4, 16):

@@ -178,6 +178,7 @@ def report(label: str, response: list[float], printed: list[float], baseline: li
 
 def bench_baseline(n: int, async_mode: str) -> list[float]:
     plain = start_server(async_mode)
+    plain.open_windows()  # a ticket is issued only for a service an open window serves
     try:
         lat = issue_plain(plain, n)
     finally:
@@ -196,6 +197,7 @@ kind = "kiosk"
 printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {peer.port}, profile = "TM-T20II"}}
 """)
     server = start_server(async_mode, env={"HALL_HALLS": str(hall)})
+    server.open_windows()  # a ticket is issued only for a service an open window serves
     board = None
     try:
         board = BoardWatch(server.url)
@@ -215,6 +217,7 @@ def bench_agent(n: int, async_mode: str, baseline: list[float]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="hall-bench-agent-"))
     hall = write_hall(folder, '[[devices]]\nname = "kiosk-1"\nkind = "kiosk"\nprinter = {mode = "agent"}\n')
     server = start_server(async_mode, env={"HALL_HALLS": str(hall)})
+    server.open_windows()  # a ticket is issued only for a service an open window serves
     agent = board = None
     try:
         agent = PrintAgent(server.url, "kfs", "kiosk-1", server.devices["printer-1"],

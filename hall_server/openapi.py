@@ -58,9 +58,28 @@ def _error_schema(code: dict[str, Any]) -> dict[str, Any]:
             "properties": {"error": _obj(["code", "message"], code=code, message=_S)}}
 
 
+_SERVICE_CLOSED = {
+    "description": "no open window of the hall serves this service right now (code service_closed; the kiosk "
+                   "shows the service closed by the same rule, GET /halls/{hall}/services `open`): nothing was "
+                   "issued, no number was taken. A paused window (a break) does not count as open. A retry with "
+                   "an Idempotency-Key that already has a ticket still gets that ticket (200)",
+    "content": {"application/json": {"schema": _error_schema({"enum": ["service_closed"]})}}}
+
+
 def document() -> dict[str, Any]:
     """Build the document (cheap; built per request so it always matches the code)."""
     win_params = {"parameters": [_HALL, _WIN]}
+    issue = _op(
+        "Issue a ticket (kiosk device or staff) for a service that an open window serves (409 "
+        "service_closed otherwise); Idempotency-Key makes retries return the same ticket",
+        ok={"201": {"description": "issued", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Ticket"}}}},
+            "200": {"description": "the ticket issued earlier with this Idempotency-Key"}},
+        body=_obj(["service"], service=_S, priority={"enum": ["elderly", "disabled", "pregnant",
+                                                              "appointment"]},
+                  request_file=_S, phone={"type": "string", "pattern": "^[0-9]{8,15}$"}),
+        extra={"parameters": [_HALL, {"name": "Idempotency-Key", "in": "header", "schema": _S}]})
+    issue["responses"]["409"] = _SERVICE_CLOSED
     paths: dict[str, Any] = {
         "/auth/login": {"post": _op(
             "Log in; returns a bearer token. Failed logins are limited per user and per address (429 while "
@@ -75,15 +94,7 @@ def document() -> dict[str, Any]:
         "/halls/{hall}/services": {"get": _op(
             "Catalog with waiting count, open windows and estimated wait", auth=False,
             extra={"parameters": [_HALL]})},
-        "/halls/{hall}/tickets": {"post": _op(
-            "Issue a ticket (kiosk device or staff); Idempotency-Key makes retries return the same ticket",
-            ok={"201": {"description": "issued", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Ticket"}}}},
-                "200": {"description": "the ticket issued earlier with this Idempotency-Key"}},
-            body=_obj(["service"], service=_S, priority={"enum": ["elderly", "disabled", "pregnant",
-                                                                  "appointment"]},
-                      request_file=_S, phone={"type": "string", "pattern": "^[0-9]{8,15}$"}),
-            extra={"parameters": [_HALL, {"name": "Idempotency-Key", "in": "header", "schema": _S}]})},
+        "/halls/{hall}/tickets": {"post": issue},
         "/tickets/{token}": {"get": _op("Public view of a ticket (no personal data)", ok=_TICKET, auth=False,
                                         extra={"parameters": [{"name": "token", "in": "path",
                                                                "required": True, "schema": _S}]})},

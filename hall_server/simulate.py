@@ -245,7 +245,13 @@ class InProcessDriver:
             self.clerks[n] = Actor("user", name, "clerk", user_id=uid)
 
     def issue(self, service: str, priority: str | None) -> dict[str, Any]:
-        return self.app.issue_ticket(self.hall, service, priority=priority, actor=self.kiosk)[0]
+        from hall_server.domain.errors import DomainError
+        try:
+            return self.app.issue_ticket(self.hall, service, priority=priority, actor=self.kiosk)[0]
+        except DomainError as exc:
+            if exc.code == "service_closed":
+                raise ServiceNotOpen(exc.message, exc.code) from exc
+            raise
 
     def estimates(self, service: str, priority: str | None) -> dict[str, int | None] | None:
         """Every estimator on the state the issue is about to see (same instant, same queue)."""
@@ -287,6 +293,15 @@ class InProcessDriver:
 
 class SimActionFailed(Exception):
     """A live server refused a simulated action (someone else uses the window, the server is down)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # the API's error code, when the server answered with one
+
+
+class ServiceNotOpen(SimActionFailed):
+    """The kiosk refused a ticket: no open window serves the service (409 service_closed). The
+    citizen waits in the hall until one opens (the day releases them when a window does)."""
 
 
 class HttpDriver:
@@ -333,7 +348,11 @@ class HttpDriver:
         except requests.RequestException as exc:
             raise SimActionFailed(f"{method} {path}: {exc}") from exc
         if r.status_code >= 400:
-            raise SimActionFailed(f"{method} {path}: {r.status_code} {r.text[:200]}")
+            try:
+                code = r.json()["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = None
+            raise SimActionFailed(f"{method} {path}: {r.status_code} {r.text[:200]}", code)
         return r.json() if r.content else None
 
     def setup(self, windows: Sequence[int]) -> None:
@@ -352,7 +371,12 @@ class HttpDriver:
         body: dict[str, Any] = {"service": service}
         if priority:
             body["priority"] = priority
-        return self._api("POST", f"/halls/{self.hall}/tickets", self.kiosk_token, body)
+        try:
+            return self._api("POST", f"/halls/{self.hall}/tickets", self.kiosk_token, body)
+        except SimActionFailed as exc:
+            if exc.code == "service_closed":
+                raise ServiceNotOpen(str(exc), exc.code) from exc
+            raise
 
     def estimates(self, service: str, priority: str | None) -> dict[str, int | None] | None:
         return None  # the server's estimators are not reachable from outside; the ticket's eta is
@@ -547,6 +571,9 @@ class _Day:
         self.now_s = 0.0
         self.arrivals_end_s = (sim.b.hours[-1] + 1) * 3600.0
         self.stopped = False
+        # citizens who found their service closed at the kiosk (no open window serves it: before the
+        # clerks sign in, during a lone clerk's break): they take their ticket when a window opens
+        self.closed_out: dict[str, list[str | None]] = {}
 
     def push(self, at_s: float, kind: str, *args: Any) -> None:
         heapq.heappush(self.heap, (at_s, next(self.counter), kind, args))
@@ -618,14 +645,25 @@ class _Day:
 
     def on_arrive(self, service: str, priority: str | None) -> None:
         estimates = self.d.estimates(service, priority)
-        t = self.quietly("ticket", self.d.issue, service, priority)
-        if t is None:
+        try:
+            t = self.d.issue(service, priority)
+        except ServiceNotOpen:  # the kiosk shows the service closed: wait for a window to open
+            self.closed_out.setdefault(service, []).append(priority)
+            return
+        except SimActionFailed as exc:  # a live server's other refusals: logged, the day goes on
+            log.warning("simulated ticket refused: %s", exc)
             return
         st = SimTicket(t["number"], t["token"], service, priority, self.sim._at(self.day, self.now_s),
                        t.get("eta_seconds"), estimates, ahead=t.get("position"))
         self.tickets[st.number] = st
         self.order.append(st)
         self.poke_for(service)
+
+    def reopened(self, services: Iterable[str]) -> None:
+        """A window serving these services opened: whoever waited for one goes to the kiosk now."""
+        for service in services:
+            for i, priority in enumerate(self.closed_out.pop(service, [])):
+                self.push(self.now_s + 5.0 * (i + 1), "arrive", service, priority)  # one after another
 
     def poke_for(self, service: str) -> None:
         """Idle clerks see the new ticket on their screen and call it after a moment."""
@@ -640,6 +678,7 @@ class _Day:
             return
         if self.act(n, "sign_in") is not None:
             w.state = "idle"
+            self.reopened(w.services)
             self.on_poke(n)
 
     def on_poke(self, n: int) -> None:
@@ -749,6 +788,7 @@ class _Day:
         if self.act(n, "resume") is None:
             return
         w.state = "idle"
+        self.reopened(w.services)
         self.on_poke(n)
 
     def on_leave(self, n: int) -> None:
@@ -764,6 +804,8 @@ class _Day:
             o = others[i % len(others)]
             o.services = o.services + [service]
             self.quietly("reassignment", self.d.set_services, o.number, o.services)
+            if o.state in ("idle", "called", "serving"):
+                self.reopened([service])
             if o.state == "idle" and not o.poke_pending:
                 o.poke_pending = True
                 self.push(self.now_s + self.u(self.b.react_s), "poke", o.number)

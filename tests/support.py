@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,28 @@ class LiveServer:
                           timeout=10)
         r.raise_for_status()
         return r.json()["token"]
+
+    def open_windows(self, windows: Any = range(1, 10), hall: str = "kfs") -> dict[int, str]:
+        """clerkN signs in at window N (again, if already there): the windows' services open, since a
+        ticket is issued only for a service an open window serves. Returns the clerks' tokens by window."""
+        tokens = {}
+        for n in windows:
+            tokens[n] = self.login(f"clerk{n}")
+            r = self.api("POST", f"/halls/{hall}/windows/{n}/sign-in", tokens[n])
+            if r.status_code != 200:
+                raise RuntimeError(f"sign-in at window {n}: {r.status_code} {r.text[:300]}")
+        return tokens
+
+    @contextmanager
+    def windows_open(self, windows: Any, hall: str = "kfs") -> Iterator[dict[int, str]]:
+        """The windows open (open_windows) for the tickets issued inside, then their clerks sign out:
+        for a test whose page or clerk signs in by itself later, with the citizens already waiting."""
+        tokens = self.open_windows(windows, hall)
+        yield tokens
+        for n, token in tokens.items():
+            r = self.api("POST", f"/halls/{hall}/windows/{n}/sign-out", token)
+            if r.status_code != 200:
+                raise RuntimeError(f"sign-out at window {n}: {r.status_code} {r.text[:300]}")
 
     def api(self, method: str, path: str, token: str | None = None, **kw: Any) -> requests.Response:
         headers = kw.pop("headers", {})

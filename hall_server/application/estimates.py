@@ -23,6 +23,7 @@ from hall_server.application.common import Clock
 from hall_server.domain import estimate, numbering, policy
 from hall_server.domain.events import EventKind
 from hall_server.domain.tickets import Status
+from hall_server.domain.windows import takes_tickets
 from hall_server.storage import halls, read_tx, ticket_events, tickets, windows
 
 RECENT_SAMPLES = 10
@@ -198,7 +199,7 @@ class WaitEstimates:
             waiting[t.service] += 1
         open_counts: dict[str, int] = defaultdict(int)
         for w in snap.windows:
-            if w.state == "open":
+            if takes_tickets(w.state):  # the kiosk's `open`: the rule issuing refuses by
                 for code in w.services:
                     open_counts[code] += 1
         live = estimate.LiveWaits(snap) if self.estimator == estimate.DEFAULT_ESTIMATOR else None

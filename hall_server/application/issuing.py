@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 
 from hall_server import events as ev
 from hall_server.application.common import NotFound
-from hall_server.application.views import people_ahead
+from hall_server.application.views import open_windows, people_ahead
 from hall_server.domain import numbering
 from hall_server.domain.commands import CancelTicket, IssueTicket
-from hall_server.domain.errors import InvalidInput
+from hall_server.domain.errors import DomainError, InvalidInput
 from hall_server.domain.events import EventKind
 from hall_server.domain.tickets import Status, transition
 from hall_server.storage import tickets
@@ -27,8 +27,23 @@ _BY_KEY = select(tickets).where(tickets.c.hall == bindparam("b_hall"), tickets.c
 _INSERT = insert(tickets).returning(*tickets.c)
 
 
+class ServiceClosed(DomainError):
+    """No open window of the hall serves the service: no ticket (409, the kiosk's closed words)."""
+
+    code = "service_closed"
+
+
 def issue_ticket(cmd: IssueTicket, core: Core, views: Views) -> tuple[dict[str, Any], bool]:
-    """Issue a ticket; returns (ticket, created). A repeated Idempotency-Key returns the first."""
+    """Issue a ticket; returns (ticket, created). A repeated Idempotency-Key returns the first.
+
+    A service is issued only while it is open: at least one window of the hall that serves it is
+    open (`domain.windows.takes_tickets`, the rule the kiosk shows by). A paused window (a break)
+    does not count, a closed one neither; otherwise ServiceClosed (409 `service_closed`) and
+    nothing is written (no number taken, no event, no audit row). The check runs in the write
+    transaction, after the Idempotency-Key replay: a ticket already issued under the key is
+    returned even if its service has closed since. Transfers and staff moves of waiting tickets
+    are other commands and are not bound by it.
+    """
     hall = core.hall(cmd.hall)
     service = core.service(cmd.service)
     if cmd.priority is not None and cmd.priority not in hall.queue.priority_classes + ("appointment",):
@@ -66,6 +81,8 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
                     raise InvalidInput("this Idempotency-Key was used for another request",
                                        "idempotency_mismatch")
                 return views.public(c, hall, row), False
+        if not open_windows(c, hall.code).get(service.code):
+            raise ServiceClosed("No window serves this service right now", "service_closed")
         day = numbering.local_day(now, hall.tz)
         seqno = uow.allocate(service.prefix, day)
         ahead = people_ahead(c, hall.code, service.code, cmd.priority, now, None)

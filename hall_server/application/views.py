@@ -19,6 +19,7 @@ from hall_server.application.common import NotFound
 from hall_server.domain import estimate, numbering, policy, staffing
 from hall_server.domain.events import CALL_KINDS, FINISH_KINDS, OPEN_KINDS
 from hall_server.domain.tickets import ACTIVE, Status
+from hall_server.domain.windows import TAKES_TICKETS
 from hall_server.storage import halls, read_tx, ticket_events, tickets, users, windows
 
 if TYPE_CHECKING:
@@ -89,6 +90,23 @@ def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
         for r in rows:
             out[r.id] = policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
     return list(out.values())
+
+
+_OPEN_WINDOWS = select(windows.c.services).where(windows.c.hall == bindparam("b_hall"),
+                                                windows.c.state.in_(TAKES_TICKETS))
+
+
+def open_windows(c: Connection, hall: str) -> dict[str, int]:
+    """Open windows per service, read in the caller's transaction (services none serves are absent).
+
+    The rule is `domain.windows.takes_tickets`: the kiosk's `open` and issuing's refusal both come
+    from here, so a service the kiosk shows closed is one the API refuses.
+    """
+    counts: dict[str, int] = defaultdict(int)
+    for r in c.execute(_OPEN_WINDOWS, {"b_hall": hall}):
+        for code in r.services:
+            counts[code] += 1
+    return dict(counts)
 
 
 def profile_of(hall: HallDef, win: Row[Any]) -> policy.WindowProfile:
@@ -205,12 +223,8 @@ class Views:
                 select(tickets.c.service, func.count()).where(
                     tickets.c.hall == hall.code, tickets.c.status == Status.WAITING.value)
                 .group_by(tickets.c.service))}
-            open_counts: dict[str, int] = defaultdict(int)
-            for r in c.execute(select(windows.c.services).where(windows.c.hall == hall.code,
-                                                                windows.c.state == "open")):
-                for code in r.services:
-                    open_counts[code] += 1
-        return seq, waiting, dict(open_counts)
+            open_counts = open_windows(c, hall.code)
+        return seq, waiting, open_counts
 
     def join_snapshot(self, hall_code: str) -> dict[str, Any]:
         """What every client gets first on `join`: the board and the queue state, cached per seq."""

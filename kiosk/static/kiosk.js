@@ -483,6 +483,12 @@
       var err = res.data && res.data.error;
       var text = t("issue_failed");
       if (res.status === 0) text = t("network_failed");
+      else if (res.status === 409 && err && err.code === "service_closed") {
+        // The last window serving it closed before our live state said so: show it closed until
+        // the next queue_changed says otherwise (the service screen then disables the button).
+        delete state.live.open[s.code];
+        text = t("service_closed_now");
+      }
       else if (err && state.lang === "en" && err.message) text = err.message;
       else if (err && err.code === "invalid_phone") text = t("phone_invalid");
       if (res.status >= 400 && res.status < 500) state.attempt = null;   // refused: the next try is new

@@ -30,9 +30,9 @@ def test_a_burst_keeps_call_order_on_screen_and_in_sound(browser, tmp_path):
     # test_board_page checks a real spoken call end to end.
     server = launch(tmp_path / "server", env={"HALL_TTS_ENGINE": "none"})
     try:
+        tokens = sign_in(server, range(1, 10))  # windows first: a ticket only for an open service
         for code in main_services().values():
             issue(server, code, 4)
-        tokens = sign_in(server, range(1, 10))
         page = open_board(browser, server, autoplay="1", digits="western")
         took = run_burst(server, tokens, burst_plan(9, 20, recalls=(3, 8)))
         expected = called_ids(server)
@@ -76,9 +76,9 @@ def test_calls_queued_behind_another_are_spoken_short_and_a_recall_says_so(brows
     # Real speech: the first call in full with its chime, the two that wait behind it without the
     # chime in the short form (`audio_url?queued=1`), then a recall alone, longer by «نداء ثانٍ».
     services = main_services()
+    tokens = sign_in(live_server, [1, 3, 5])  # windows first: a ticket only for an open service
     for w in (1, 3, 5):
         issue(live_server, services[w])
-    tokens = sign_in(live_server, [1, 3, 5])
     page = open_board(browser, live_server, autoplay="1", digits="western")
     for w in (1, 3, 5):
         act(live_server, tokens[w], w, "call-next")

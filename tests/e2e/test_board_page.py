@@ -33,9 +33,9 @@ def audio_log(page) -> list[dict]:
 @pytest.mark.browser
 def test_a_call_is_shown_highlighted_and_spoken(browser, live_server):
     services = main_services()
+    tokens = sign_in(live_server, [1, 5])  # windows first: a ticket only for an open service
     issue(live_server, services[5], 3)
     issue(live_server, services[1], 2)
-    tokens = sign_in(live_server, [1, 5])
     page = open_board(browser, live_server, autoplay="1")
     assert page.locator("html").get_attribute("dir") == "rtl"
     assert page.locator("html").get_attribute("lang") == "ar"
@@ -80,8 +80,8 @@ def test_a_call_is_shown_highlighted_and_spoken(browser, live_server):
                                               ("en", "western", (1920, 1080))])
 def test_language_digits_and_orientation(browser, live_server, lang, digits, size):
     services = main_services()
+    tokens = sign_in(live_server, [7])  # windows first: a ticket only for an open service
     issue(live_server, services[7], 2)
-    tokens = sign_in(live_server, [7])
     page = open_board(browser, live_server, size, lang=lang, digits=digits, autoplay="1")
     act(live_server, tokens[7], 7, "call-next")
     number = "S-001" if digits == "western" else "S-٠٠١"
@@ -106,9 +106,11 @@ def test_language_digits_and_orientation(browser, live_server, lang, digits, siz
 @pytest.mark.browser
 def test_a_zone_board_shows_and_speaks_only_its_windows(browser, live_server):
     services = main_services()
+    # windows first: a ticket only for an open service; window 2 opens for its tickets, then closes
+    tokens = sign_in(live_server, [1, 2, 5])
     for w in (1, 2, 5):
         issue(live_server, services[w], 2)
-    tokens = sign_in(live_server, [1, 5])
+    act(live_server, tokens.pop(2), 2, "sign-out")
     page = open_board(browser, live_server, windows="1,2,3", autoplay="1", digits="western")
     assert page.locator("#windows .tile").count() == 3
     codes = {c.get_attribute("data-service") for c in page.locator("#waiting .chip[data-service]").all()}
@@ -134,8 +136,8 @@ def test_a_zone_board_shows_and_speaks_only_its_windows(browser, live_server):
 @pytest.mark.browser
 def test_without_the_kiosk_flag_sound_waits_for_one_touch(browser, live_server):
     services = main_services()
+    tokens = sign_in(live_server, [2])  # windows first: a ticket only for an open service
     issue(live_server, services[2], 2)
-    tokens = sign_in(live_server, [2])
     page = open_board(browser, live_server)             # no autoplay=1
     assert page.locator("#sound-gate").is_visible()
     shot(page, "sound-gate")

@@ -16,8 +16,8 @@ def _spoken(page) -> list[int]:
 
 def test_the_board_recovers_from_a_server_restart_without_a_reload(browser, live_server):
     services = main_services()
+    tokens = sign_in(live_server, [6])  # windows first: a ticket only for an open service
     issue(live_server, services[6], 5)
-    tokens = sign_in(live_server, [6])
     page = open_board(browser, live_server, autoplay="1", digits="western")
     page.evaluate("window.__sameDocument = true")          # gone if the page ever reloads
     act(live_server, tokens[6], 6, "call-next")
@@ -50,8 +50,8 @@ def test_the_board_recovers_from_a_server_restart_without_a_reload(browser, live
 
 def test_a_gap_in_seq_brings_a_fresh_snapshot(browser, live_server):
     services = main_services()
+    tokens = sign_in(live_server, [8])  # windows first: a ticket only for an open service
     issue(live_server, services[8], 2)
-    tokens = sign_in(live_server, [8])
     page = open_board(browser, live_server, autoplay="1", digits="western")
     joins = page.evaluate("window.boardLive.joins")
     # An event from the future (seq + 5): the board missed four, so it must ask for a snapshot.

@@ -126,7 +126,8 @@ def audit_actions(server, number: str) -> list[tuple[str, str]]:
 # ----- the counter --------------------------------------------------------------------------------
 def test_counter_opens_a_file_from_the_keyboard(browser, server, shots):
     permit = catalog_service("building_permit")
-    ticket = issue(server, "building_permit")
+    with server.windows_open([2]):  # window 2 serves permits too: open for the ticket; the page takes window 1
+        ticket = issue(server, "building_permit")
     errors: list[str] = []
     ctx, page = new_context(browser, server, errors, COUNTER)
     phone_ctx, phone = new_context(browser, server, errors, PHONE, is_mobile=True, has_touch=True)
@@ -260,7 +261,9 @@ def test_counter_hands_a_ready_file_to_the_returning_citizen(browser, server, sh
         assert server.api("POST", f"/halls/kfs/files/{f['number']}/status", token=sup,
                           json={"status": status}).status_code == 200
     # the citizen comes back with the file number: the kiosk routes it to "collect" (window 9)
-    r = server.api("POST", "/halls/kfs/tickets", token=server.devices["kiosk-1"], json={"request_file": f["number"]})
+    with server.windows_open([9]):  # open for the ticket (no ticket for a closed service); the page signs in
+        r = server.api("POST", "/halls/kfs/tickets", token=server.devices["kiosk-1"],
+                       json={"request_file": f["number"]})
     assert r.status_code == 201 and r.json()["service"] == "file_collect", r.text
     ticket = r.json()
     errors: list[str] = []

@@ -184,6 +184,45 @@ def test_a_closed_service_opens_live_when_a_clerk_signs_in(browser, hall):
     k.close()
 
 
+@pytest.mark.parametrize("lang", ["ar", "en"])
+def test_a_service_that_closes_under_the_finger_says_so(browser, hall, shots, lang):
+    """The last window serving a service signs out between the citizen's look and the tap: the server
+    answers 409 service_closed and the kiosk shows its own "closed just now" words, then the service
+    closed; nothing is issued."""
+    clerk = hall.login("clerk3")
+    assert hall.api("POST", "/halls/kfs/windows/3/sign-in", clerk).status_code == 200
+    k = Kiosk(browser, hall, PORTRAIT).ready()
+    p = k.page
+    if lang == "en":
+        p.click("#lang-toggle")
+    answers: list[int] = []
+
+    def close_first(route):
+        # the window closes just before the request reaches the server (a real sign-out, a real 409)
+        assert hall.api("POST", "/halls/kfs/windows/3/sign-out", clerk).status_code == 200
+        answer = route.fetch()
+        answers.append(answer.status)
+        route.fulfill(response=answer)
+
+    p.tap("[data-sector=occupancy]")
+    p.tap("[data-service=occupancy_licence_issue]")
+    assert p.is_enabled("#issue-btn")
+    p.route("**/api/v1/halls/kfs/tickets", close_first)
+    p.tap("#issue-btn")
+    p.wait_for_selector("#screen-message:not([hidden])")
+    words = {"ar": "أُغلقت هذه الخدمة للتو: لا يوجد شباك مفتوح لها.",
+             "en": "This service has just closed: no window serves it now."}[lang]
+    assert p.inner_text("#message-text") == words
+    p.screenshot(path=str(shots / f"service-closed-{lang}-1080x1920.png"))
+    assert answers and answers[0] == 409
+    assert _tickets(hall, "occupancy_licence_issue") == []
+    p.tap("#message-ok")
+    p.wait_for_selector("#screen-service:not([hidden])")
+    assert p.is_disabled("#issue-btn") and p.is_visible("#svc-closed")
+    k.errors = [e for e in k.errors if "409" not in e]  # the refused request, as the browser logs it
+    k.close()
+
+
 def test_optional_priority_and_mobile_number(browser, hall, shots):
     """Priority from the hall's rules and an SMS number: checked on the keypad, masked on screen."""
     k = Kiosk(browser, hall, PORTRAIT).ready()

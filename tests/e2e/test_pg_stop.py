@@ -235,6 +235,7 @@ def test_postgres_stops_mid_run_kiosks_retry_and_every_acknowledged_ticket_is_th
     pid = server.pid()
     clerk = server.login("clerk1")
     assert server.api("POST", "/halls/kfs/windows/1/sign-in", clerk).status_code == 200
+    server.open_windows([5, 3, 9])  # the other SERVICES' windows: a ticket only for an open service
     log = Log()
     stop, back, abort = threading.Event(), threading.Event(), threading.Event()
     threads = [threading.Thread(target=_kiosk, args=(k, server.url, server.devices["kiosk-1"], log, stop, back,

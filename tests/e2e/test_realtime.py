@@ -27,8 +27,9 @@ def test_ticket_called_arrives_with_number_and_window(live_server):
         assert ack["ok"]
         snap = _until(board, ev.SNAPSHOT)
         assert snap["seq"] == ack["seq"] and snap["board"]["hall"]["code"] == "kfs"
-        t = live_server.api("POST", "/halls/kfs/tickets", kiosk, json={"service": "building_permit"}).json()
+        # window 1 opens first: a ticket is issued only for a service an open window serves
         assert live_server.api("POST", "/halls/kfs/windows/1/sign-in", clerk).status_code == 200
+        t = live_server.api("POST", "/halls/kfs/tickets", kiosk, json={"service": "building_permit"}).json()
         assert live_server.api("POST", "/halls/kfs/windows/1/call-next", clerk).status_code == 200
         called = _until(board, ev.TICKET_CALLED)
         assert (called["number"], called["window"], called["service"]) == (t["number"], 1, "building_permit")
@@ -62,9 +63,11 @@ def test_events_carry_a_gapless_seq_to_the_hall_room(live_server):
 
 def test_reconnect_gets_a_snapshot_matching_the_database(live_server):
     kiosk, clerk = live_server.devices["kiosk-1"], live_server.login("clerk2")
-    for service in ("building_permit", "violation_removal", "rent_payment"):
-        live_server.api("POST", "/halls/kfs/tickets", kiosk, json={"service": service})
-    live_server.api("POST", "/halls/kfs/windows/2/sign-in", clerk)
+    # window 2 opens first, window 5 only for the rent payment: a ticket only for an open service
+    assert live_server.api("POST", "/halls/kfs/windows/2/sign-in", clerk).status_code == 200
+    with live_server.windows_open([5]):
+        for service in ("building_permit", "violation_removal", "rent_payment"):
+            assert live_server.api("POST", "/halls/kfs/tickets", kiosk, json={"service": service}).status_code == 201
     live_server.api("POST", "/halls/kfs/windows/2/call-next", clerk)
     c = _client(live_server)
     c.call(ev.JOIN, {"hall": "kfs", "role": "board"})
@@ -100,13 +103,14 @@ def test_join_errors_are_acknowledged_not_raised(live_server):
 
 def test_phone_gets_its_own_ticket_status(live_server):
     kiosk, clerk = live_server.devices["kiosk-1"], live_server.login("clerk1")
+    # window 1 opens first: a ticket is issued only for a service an open window serves
+    assert live_server.api("POST", "/halls/kfs/windows/1/sign-in", clerk).status_code == 200
     t = live_server.api("POST", "/halls/kfs/tickets", kiosk, json={"service": "building_permit"}).json()
     phone = _client(live_server)
     try:
         assert phone.call(ev.JOIN, {"hall": "kfs", "role": "ticket", "token": t["token"]})["ok"]
         snap = _until(phone, ev.SNAPSHOT)
         assert snap["ticket"]["number"] == t["number"] and "phone" not in snap["ticket"]
-        live_server.api("POST", "/halls/kfs/windows/1/sign-in", clerk)
         live_server.api("POST", "/halls/kfs/windows/1/call-next", clerk)
         status = _until(phone, ev.TICKET_STATUS)
         assert (status["status"], status["window"], status["number"]) == ("called", 1, t["number"])

@@ -153,12 +153,13 @@ def test_redis_down_each_process_still_reaches_its_boards_and_boards_catch_up(tm
     boards: list[Board] = []
     try:
         kiosk = a.devices["kiosk-1"]
+        # the clerks sign in first: a ticket is issued only for a service an open window serves
+        clerk_a, clerk_b = Clerk(a, "clerk1", 1), Clerk(b, "clerk2", 2)
         for _ in range(50):
             assert a.api("POST", "/halls/kfs/tickets", kiosk, json={"service": "building_permit"}).status_code \
                 in (200, 201)
         board_a, board_b = Board(a).connect(), Board(b).connect()
         boards += [board_a, board_b]
-        clerk_a, clerk_b = Clerk(a, "clerk1", 1), Clerk(b, "clerk2", 2)
 
         # Redis up: each board gets every call of both processes
         before = {clerk_a.call(), clerk_b.call()}

@@ -188,9 +188,12 @@ def test_live_hall_actions_reports_and_governorate(browser, seeded_server, shots
     sup = server.login("supervisor")
     clerk3 = server.login("clerk3")
     errors: list[str] = []
-    a1, a2, a3 = (issue(server, "building_permit") for _ in range(3))
-    b1 = issue(server, "occupancy_licence_issue")
-    issue(server, "occupancy_licence_issue")
+    # windows 1 and 3 open for these tickets, then close: no ticket for a closed service, and the
+    # page meets both services waiting with nobody to serve them
+    with server.windows_open([1, 3]):
+        a1, a2, a3 = (issue(server, "building_permit") for _ in range(3))
+        b1 = issue(server, "occupancy_licence_issue")
+        issue(server, "occupancy_licence_issue")
 
     ctx, page = open_page(browser, server, "/supervisor/kfs", errors)
     try:

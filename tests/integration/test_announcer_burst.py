@@ -79,9 +79,9 @@ class AnnouncerProcess:
 @needs_espeak
 def test_a_burst_of_20_calls_from_9_windows_is_announced_in_order_without_overlap(live_server, tmp_path):
     services = main_services()
+    tokens = sign_in(live_server, range(1, 10))  # open windows first: tickets only for open services
     for code in services.values():
         issue(live_server, code, 4)
-    tokens = sign_in(live_server, range(1, 10))
     # speed 0.05: each call "plays" for 5% of its length, so 20 calls take seconds, not minutes;
     # order and overlap are judged from the sink's own start/end timestamps either way.
     announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--sink-speed", "0.05")
@@ -156,9 +156,9 @@ def test_nine_calls_in_three_seconds_are_spoken_in_at_most_25_seconds_of_audio(l
     Real time (the sink waits each WAV's length): whether a call waits behind another is what
     makes it short. The budget is judged from the WAV data the sink received, not the clock.
     """
+    tokens = sign_in(live_server, range(1, 10))  # open windows first: tickets only for open services
     for code in main_services().values():
         issue(live_server, code, 2)
-    tokens = sign_in(live_server, range(1, 10))
     announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--engine", engine, "--sink-speed", "1")
     try:
         announcer.wait_joined()
@@ -207,8 +207,8 @@ def test_nine_calls_in_three_seconds_are_spoken_in_at_most_25_seconds_of_audio(l
 @needs_espeak
 def test_after_a_server_restart_nothing_is_replayed_and_nothing_is_missed(live_server, tmp_path):
     services = main_services()
-    issue(live_server, services[4], 4)
     tokens = sign_in(live_server, [4])
+    issue(live_server, services[4], 4)
     act(live_server, tokens[4], 4, "call-next")   # before the announcer starts: never spoken
     announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--sink-speed", "0.05")
     try:
@@ -237,8 +237,8 @@ def test_without_speech_the_chime_plays_and_supervisors_are_told(live_server, tm
     announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--engine", "none", "--sink-speed", "0")
     try:
         announcer.wait_joined()
-        issue(live_server, main_services()[6])
         tokens = sign_in(live_server, [6])
+        issue(live_server, main_services()[6])
         act(live_server, tokens[6], 6, "call-next")
         rows = wait_for(lambda: played_log(announcer.sink), 60, "the chime-only call to play")
         stats = sox_stats(announcer.sink / rows[0]["name"])
@@ -257,8 +257,8 @@ def test_with_fetch_the_announcer_plays_the_servers_wav(live_server, tmp_path):
     announcer = AnnouncerProcess(live_server, tmp_path / "announcer", "--fetch", "--sink-speed", "0")
     try:
         announcer.wait_joined()
-        issue(live_server, main_services()[9])
         tokens = sign_in(live_server, [9])
+        issue(live_server, main_services()[9])
         act(live_server, tokens[9], 9, "call-next")
         rows = wait_for(lambda: played_log(announcer.sink), 60, "the fetched call to play")
         call = live_server.api("GET", "/halls/kfs/board").json()["calls"][0]

@@ -21,6 +21,13 @@ def client(tmp_path):
         r = c.post("/api/v1/auth/login", json={"username": user, "password": "password1"})
         return {"Authorization": "Bearer " + r.json["token"]}
     c.login = login
+
+    def open_window(n=1, user="clerk1"):
+        """A clerk signs in at window n: its services open (a ticket is issued only for an open one)."""
+        h = login(user)
+        assert c.post(f"/api/v1/halls/kfs/windows/{n}/sign-in", headers=h).status_code == 200
+        return h
+    c.open_window = open_window
     return c
 
 
@@ -76,6 +83,7 @@ def test_not_json_and_unknown_hall(client):
 
 
 def test_idempotency_key_header(client):
+    client.open_window(1)
     h = {**client.kiosk, "Idempotency-Key": "tap-123"}
     r1 = client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"}, headers=h)
     r2 = client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"}, headers=h)
@@ -84,12 +92,34 @@ def test_idempotency_key_header(client):
 
 
 def test_ticket_json_has_the_contract_fields(client):
+    client.open_window(1)
     t = client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"}, headers=client.kiosk).json
     for key in ("id", "number", "service", "status", "token", "track_url", "position", "eta_seconds",
                 "issued_at", "window"):
         assert key in t
     assert client.get(f"/api/v1/tickets/{t['token']}").json["number"] == t["number"]
     err(client.get("/api/v1/tickets/unknown-token-000000000"), 404)
+
+
+def test_a_closed_service_is_409_service_closed_until_a_window_serving_it_opens(client):
+    post = lambda **kw: client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"},  # noqa: E731
+                                    headers={**client.kiosk, **kw})
+    seq = client.get("/api/v1/halls/kfs/queue").json["seq"]
+    r = post(**{"Idempotency-Key": "tap-1"})
+    err(r, 409, "service_closed")
+    assert "no window serves this service right now" in r.json["error"]["message"].lower()
+    queue = client.get("/api/v1/halls/kfs/queue").json
+    assert (queue["waiting"], queue["seq"]) == ({}, seq)  # nothing written, nothing broadcast
+    svc = {s["code"]: s for s in client.get("/api/v1/halls/kfs/services").json}
+    assert svc["building_permit"]["open"] is False and svc["building_permit"]["open_windows"] == 0
+    clerk = client.open_window(1)
+    r = post(**{"Idempotency-Key": "tap-1"})  # the refused key was not spent
+    assert r.status_code == 201 and r.json["number"] == "A-001"  # and no number was
+    assert client.post("/api/v1/halls/kfs/windows/1/sign-out", headers=clerk).status_code == 200
+    err(post(), 409, "service_closed")
+    again = post(**{"Idempotency-Key": "tap-1"})  # a retry of the ticket issued gets it back
+    assert again.status_code == 200 and again.json["id"] == r.json["id"]
+    assert client.get("/api/v1/halls/kfs/queue").json["waiting"] == {"building_permit": 1}
 
 
 def test_window_actions_validate(client):
@@ -113,10 +143,9 @@ def test_window_actions_validate(client):
 
 
 def test_call_out_of_order_needs_a_reason(client):
-    clerk = client.login("clerk1")
+    clerk = client.open_window(1)
     client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"}, headers=client.kiosk)
     client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"}, headers=client.kiosk)
-    client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk)
     err(client.post("/api/v1/halls/kfs/windows/1/call", json={"ticket": "A-002"}, headers=clerk), 422,
         "reason_required")
     r = client.post("/api/v1/halls/kfs/windows/1/call", json={"ticket": "A-002", "reason": "elderly companion"},

@@ -4,7 +4,9 @@ Each operation gets cases that fit its schema (positive) and cases that do not (
 each kind of caller: nobody, a kiosk, a board, a clerk signed in at window 1, a supervisor. The
 document is enriched with values that exist here (the hall code, window numbers, service codes, a
 ticket's token and number, a file number) beside the schema's own types, so the cases reach past
-"no such hall". Some negative cases drop the Authorization header on purpose (a 401 is then right).
+"no such hall"; issuing gets a pass of its own with the hall and a known service pinned, and must
+both issue (201) and refuse a closed service with its documented 409 service_closed. Some negative
+cases drop the Authorization header on purpose (a 401 is then right).
 The server is the app in process (Flask test client, threading mode): fastest. Every 4xx must have
 the contract's error shape; the figures go to the terminal summary and test-artifacts/api-fuzz.json.
 
@@ -79,12 +81,19 @@ def _enrich(doc: dict[str, Any], known: dict[str, list[Any]]) -> dict[str, Any]:
 
 @pytest.fixture
 def hall(tmp_path):
-    """A hall at work: tickets waiting, one called at window 1, a request file; a token per actor."""
+    """A hall at work: tickets waiting, one called at window 1, a request file; a token per actor.
+
+    A ticket is issued only for a service an open window serves (409 service_closed otherwise):
+    windows 1 (the fuzz's clerk), 5 and 9 open for the tickets below, then window 9 signs out, so the
+    fuzz meets both an open service (building permits, rent payments) and closed ones (birth
+    certificates, general inquiries)."""
     from hall_server.factory import create_app
     app = create_app(load_settings(env={"HALL_TTS_ENGINE": "none"}, data_dir=tmp_path, async_mode="threading"))
     rt = app.extensions["hall_runtime"]
     rt.auth.add_user("clerk1", "password1", "clerk", windows=[1, 2, 3])
     rt.auth.add_user("sup", "password1", "supervisor")
+    for n in (5, 9):  # rent payments (5); birth certificates and general inquiries (9): not the fuzz's clerk
+        rt.auth.add_user(f"clerk{n}", "password1", "clerk", windows=[n])
     client = app.test_client()
 
     def token(actor: str) -> dict[str, str]:
@@ -99,8 +108,15 @@ def hall(tmp_path):
     headers = {a: token(a) for a in ACTORS}
     clerk = headers["clerk"]
     assert client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk).status_code == 200
-    issued = [client.post("/api/v1/halls/kfs/tickets", json={"service": s}, headers=headers["kiosk"]).json
+    for n in (5, 9):
+        r = client.post("/api/v1/auth/login", json={"username": f"clerk{n}", "password": "password1"})
+        nine = {"Authorization": "Bearer " + r.json["token"]}
+        assert client.post(f"/api/v1/halls/kfs/windows/{n}/sign-in", headers=nine).status_code == 200
+    issued = [client.post("/api/v1/halls/kfs/tickets", json={"service": s}, headers=headers["kiosk"])
               for s in ("building_permit", "building_permit", "rent_payment", "birth_certificate")]
+    assert [r.status_code for r in issued] == [201] * 4, [r.get_data(as_text=True) for r in issued]
+    issued = [r.json for r in issued]
+    assert client.post("/api/v1/halls/kfs/windows/9/sign-out", headers=nine).status_code == 200
     called = client.post("/api/v1/halls/kfs/windows/1/call-next", headers=clerk)
     assert called.status_code == 200
     file = client.post("/api/v1/halls/kfs/files", headers=clerk, json={
@@ -130,14 +146,19 @@ def test_no_operation_answers_5xx(hall, request):
     cases: Counter[str] = Counter()
     failures: list[str] = []
     unsatisfiable: list[str] = []
+    issuing: Counter[int] = Counter()  # POST /halls/{hall}/tickets: what the fuzz's tickets got
+    issue_doc = doc["paths"]["/halls/{hall}/tickets"]["post"]["responses"]
     started = time.monotonic()
-    def fuzz(op: Any, mode: Any, examples: int) -> None:
-        """Send `examples` cases of one operation in one mode, each as a drawn actor; note what comes back."""
+    def fuzz(op: Any, mode: Any, examples: int, draw: tuple[str, ...] = DRAW, pin: Any = None) -> None:
+        """Send `examples` cases of one operation in one mode, each as a drawn actor; note what comes back.
+        `pin(case, data)` may set some of a case's values before it is sent (drawing from `data`)."""
 
         @settings(max_examples=examples, deadline=None, database=None, derandomize=not RANDOM,
                   suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        @given(case=op.as_strategy(mode), actor=st.sampled_from(DRAW))
-        def send(case: Any, actor: str) -> None:
+        @given(case=op.as_strategy(mode), actor=st.sampled_from(draw), data=st.data())
+        def send(case: Any, actor: str, data: Any) -> None:
+            if pin is not None:
+                pin(case, data)
             response = case.call(headers=dict(headers[actor]))
             cases[mode.value] += 1
             statuses[response.status_code] += 1
@@ -149,6 +170,13 @@ def test_no_operation_answers_5xx(hall, request):
                 if not (isinstance(body, dict) and set(body) == {"error"} and body["error"].get("code")):
                     failures.append(f"{response.status_code} without the error shape: {case.method} "
                                     f"{case.formatted_path}: {response.text[:200]}")
+            if op.path == "/halls/{hall}/tickets" and op.method.upper() == "POST":
+                issuing[response.status_code] += 1
+                if str(response.status_code) not in issue_doc:
+                    failures.append(f"{response.status_code} is not documented for issuing: {response.text[:200]}")
+                if response.status_code == 409 and response.json()["error"]["code"] != "service_closed":
+                    failures.append(f"409 from issuing other than the documented service_closed: "
+                                    f"{response.text[:200]}")
             if op.path == "/auth/logout" and response.status_code == 204:
                 headers[actor] = token(actor)  # the fuzz logged this actor out: a new token
 
@@ -156,6 +184,17 @@ def test_no_operation_answers_5xx(hall, request):
             send()
         except Unsatisfiable:  # nothing in this operation can be made to break its schema
             unsatisfiable.append(f"{op.method.upper()} {op.path} {mode.value}")
+
+    # Issuing itself, first: the hall and a known service pinned (a free string rarely names them), the
+    # rest of the request drawn. Some services are open (201), some closed (409 service_closed, documented).
+    def pin_issue(case: Any, data: Any) -> None:
+        case.path_parameters["hall"] = "kfs"
+        if isinstance(case.body, dict):
+            case.body["service"] = data.draw(st.sampled_from(known["services"]))
+            case.body.pop("request_file", None)  # a request file chooses the service itself
+    issue_op = next(op for op in operations if op.path == "/halls/{hall}/tickets" and op.method.upper() == "POST")
+    fuzz(issue_op, GenerationMode.POSITIVE, EXAMPLES, draw=("kiosk", "kiosk", "clerk", "supervisor"), pin=pin_issue)
+    assert issuing[201] > 0 and issuing[409] > 0, issuing  # tickets issued; closed services refused, documented
 
     for op in operations:
         fuzz(op, GenerationMode.POSITIVE, EXAMPLES)
@@ -166,12 +205,14 @@ def test_no_operation_answers_5xx(hall, request):
     line = (f"api fuzz: {len(operations)} operations, {total} cases ({cases['positive']} positive, "
             f"{cases['negative']} negative; {len(unsatisfiable)} operation/mode pairs had no negative case), "
             f"{sum(n for s, n in statuses.items() if s >= 500)} answers 5xx, in {elapsed:.0f} s; statuses "
-            + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))
+            + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items()))
+            + "; issuing " + ", ".join(f"{s}: {n}" for s, n in sorted(issuing.items())))
     print(line)
     request.config.pluginmanager.register(_Summary(line), f"hall-api-fuzz-{id(line)}")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "api-fuzz.json").write_text(json.dumps({
         "operations": len(operations), "cases": dict(cases), "statuses": {str(k): v for k, v in statuses.items()},
+        "issuing": {str(k): v for k, v in issuing.items()},
         "seconds": round(elapsed, 1), "failures": failures, "no_negative_case": unsatisfiable}, indent=1))
 
     assert not failures, "\n".join(failures[:20])

@@ -55,8 +55,8 @@ def test_login_sign_in_pause_resume_sign_out(live_server):
     view = c.sign_in()
     assert view["number"] == 3 and view["state"] == "open" and view["clerk_id"] == user["id"]
     assert c.call_next() is None  # nothing waiting: 204
+    issue(live_server, W3_SERVICE)  # issued while window 3 is open (a paused window's service is closed)
     assert c.pause()["state"] == "paused"
-    issue(live_server, W3_SERVICE)
     refused(c.call_next, 409, "window_not_open")  # on a break the window takes no calls
     assert c.resume()["state"] == "open"
     assert c.window()["waiting_total"] == 1

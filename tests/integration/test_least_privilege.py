@@ -29,6 +29,7 @@ def test_a_clerk_cannot_take_another_windows_citizen(app):
 
 
 def test_an_idempotency_key_belongs_to_its_device_and_its_whole_request(app):
+    staff(app, 1, 1)  # window 1 open: building and demolition permits are issued
     first, created = app.issue_ticket("kfs", "building_permit", idempotency_key="tap-1", actor=KIOSK1,
                                       phone="01012345678")
     again, created_again = app.issue_ticket("kfs", "building_permit", idempotency_key="tap-1", actor=KIOSK1,

@@ -18,12 +18,13 @@ def client(tmp_path):
     auth.add_user("clerk1", "password1", "clerk")
     c = app.test_client()
     kiosk = {"Authorization": "Bearer " + auth.add_device("kfs", "kiosk-1", "kiosk")}
+    r = c.post("/api/v1/auth/login", json={"username": "clerk1", "password": "password1"})
+    c.clerk = {"Authorization": "Bearer " + r.json["token"]}
+    # window 1 opens first: a ticket is issued only for a service an open window serves
+    assert c.post("/api/v1/halls/kfs/windows/1/sign-in", headers=c.clerk).status_code == 200
     for _ in range(4):
         assert c.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"}, headers=kiosk).status_code \
             in (200, 201)
-    r = c.post("/api/v1/auth/login", json={"username": "clerk1", "password": "password1"})
-    c.clerk = {"Authorization": "Bearer " + r.json["token"]}
-    assert c.post("/api/v1/halls/kfs/windows/1/sign-in", headers=c.clerk).status_code == 200
     return c
 
 

@@ -63,6 +63,7 @@ kind = "kiosk"
 printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {working.port}, {WORKING_OPTIONS}}}
 """)
     server = launch(tmp_path / "server", env={"HALL_HALLS": str(hall)})
+    server.open_windows([1])  # building permits open: a ticket is issued only for an open service
     yield server, working
     server.stop()
     dropping.close()
@@ -148,6 +149,7 @@ kind = "printer"
 kiosk = "kiosk-1"
 """)
     server = launch(tmp_path / "server", env={"HALL_HALLS": str(hall)})
+    server.open_windows([1])  # building permits open: a ticket is issued only for an open service
     yield server
     server.stop()
 

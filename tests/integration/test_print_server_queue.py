@@ -45,6 +45,7 @@ kind = "kiosk"
 printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {printer.port}, timeout = 120, {OPTIONS}}}
 """)
     server = launch(tmp_path / "server", async_mode=mode, env={"HALL_HALLS": str(hall)})
+    server.open_windows([1])  # building permits open: a ticket is issued only for an open service
     listener = Listener(server.url, server.login("supervisor"))
     kiosk = server.devices["kiosk-1"]
     try:
@@ -91,6 +92,7 @@ kind = "kiosk"
 printer = {{mode = "server", backend = "network", host = "127.0.0.1", port = {reserve_port()}, timeout = 2, {OPTIONS}}}
 """)
     server = launch(tmp_path / "server", env={"HALL_HALLS": str(hall)})
+    server.open_windows([1])  # building permits open: a ticket is issued only for an open service
     engine = make_engine(server.database_url)
     kiosk = Auth(engine).add_device("kfs", "kiosk-2", "kiosk")
     engine.dispose()

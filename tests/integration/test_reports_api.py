@@ -58,7 +58,10 @@ def test_each_alert_fires_on_its_condition_and_clears_when_it_ends(server, clock
     assert active(server, sup) == set()
 
     # no open window serves building permits: fires at once, clears when window 1 opens
+    # (a ticket is issued only while a window serves its service: window 1 opens for it, then signs out)
+    app.set_window_state("kfs", 1, "sign_in", c1)
     app.issue_ticket("kfs", "building_permit")
+    app.set_window_state("kfs", 1, "sign_out", c1)
     assert active(server, sup) == {("no_open_window", "service:building_permit")}
     app.set_window_state("kfs", 1, "sign_in", c1)
     assert active(server, sup) == set()
@@ -170,7 +173,10 @@ def test_reports_json_csv_and_governorate(server, clock):
 def test_move_a_waiting_ticket_is_checked_and_audited(server, clock):
     sup, clerk = server.login("sup"), server.login("clerk1")
     app = server.hall
+    c3 = server.actor("clerk3")  # window 3 opens for occupancy licences to be issued, then closes again
+    app.set_window_state("kfs", 3, "sign_in", c3)
     b1 = app.issue_ticket("kfs", "occupancy_licence_issue")[0]
+    app.set_window_state("kfs", 3, "sign_out", c3)
     body = {"ticket": "B-001", "service": "building_permit"}
     err(server.post("/api/v1/halls/kfs/queue/move", json=body, headers=clerk), 403)
     err(server.post("/api/v1/halls/kfs/queue/move", json=body), 401)

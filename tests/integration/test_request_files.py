@@ -53,8 +53,9 @@ def client(tmp_path, clock):
 
 def serve_and_open_file(client, service="building_permit", window=1, mobile="01012345678"):
     clerk = client.login(f"clerk{window}")
-    t = client.post("/api/v1/halls/kfs/tickets", json={"service": service}, headers=client.kiosk).json
+    # the clerk signs in first: a ticket is issued only for a service an open window serves
     client.post(f"/api/v1/halls/kfs/windows/{window}/sign-in", headers=clerk)
+    t = client.post("/api/v1/halls/kfs/tickets", json={"service": service}, headers=client.kiosk).json
     client.post(f"/api/v1/halls/kfs/windows/{window}/call-next", headers=clerk)
     client.post(f"/api/v1/halls/kfs/windows/{window}/start", headers=clerk)
     r = client.post("/api/v1/halls/kfs/files", headers=clerk, json={
@@ -150,6 +151,8 @@ def test_bad_national_id_opens_nothing(client, nid, code):
 def test_returning_citizen_is_routed_by_the_file(client):
     _, f, clerk = serve_and_open_file(client)
     n = f["number"]
+    # window 9 serves file_documents and file_collect: open, so the kiosk issues them
+    assert client.post("/api/v1/halls/kfs/windows/9/sign-in", headers=client.login("clerk9")).status_code == 200
     assert client.get(f"/api/v1/halls/kfs/files/{n}/route", headers=client.kiosk).json["service"] == \
         "file_status_inquiry"
     client.post(f"/api/v1/halls/kfs/files/{n}/status", json={"status": "needs_documents", "reason": "صورة العقد"},
@@ -209,9 +212,11 @@ def test_sms_through_an_http_gateway_with_retries(tmp_path, clock):
             "password": "secret", "sender": "KFS", "near_ahead": 0})
         kiosk, clerk = client.kiosk, client.login("clerk1")
         phones = ["01000000001", "01000000002", "01000000003"]
+        client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk)  # building permits open
         for p in phones:
-            client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": p}, headers=kiosk)
-        client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk)
+            r = client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": p},
+                            headers=kiosk)
+            assert r.status_code == 201, r.json
         client.post("/api/v1/halls/kfs/windows/1/call-next", headers=clerk)
         client.app_.extensions["hall_runtime"].sms.join()
         texts = [(f["to"][0], f["text"][0]) for _, f in _Gateway.received]

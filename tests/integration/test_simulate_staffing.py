@@ -32,6 +32,8 @@ def history(make_app, clock, db_url):
     uid = Auth(app.engine).add_user("clerk5", "password1", "clerk")
     clerk = Actor("user", "clerk5", "clerk", user_id=uid)
     for d in SUNDAYS:
+        at(clock, d, 9, 0)
+        app.set_window_state("kfs", 5, "sign_in", clerk)  # rent payments are issued while window 5 is open
         for i in range(6):
             at(clock, d, 9, 5 + i)
             app.issue_ticket("kfs", "rent_payment")
@@ -39,12 +41,14 @@ def history(make_app, clock, db_url):
             at(clock, d, 10, 5 + i)
             app.issue_ticket("kfs", "rent_payment")
         at(clock, d, 10, 20)
-        app.set_window_state("kfs", 5, "sign_in", clerk)
         app.call_next("kfs", 5, clerk)
         at(clock, d, 10, 28)
         app.complete("kfs", 5, clerk)
         app.set_window_state("kfs", 5, "sign_out", clerk)
     monday = SUNDAYS[0] + timedelta(days=1)
+    at(clock, monday, 9, 0)
+    app.set_window_state("kfs", 9, "sign_in", Actor("user", "clerk9", "clerk", user_id=Auth(app.engine).add_user(
+        "clerk9", "password1", "clerk")))
     for i in range(30):
         at(clock, monday, 9, i)
         app.issue_ticket("kfs", "birth_certificate")

@@ -152,10 +152,11 @@ def _outbox_rows(client):
 def test_a_call_and_its_sms_commit_together(tmp_path, clock, monkeypatch):
     client = _client(tmp_path, clock)
     kiosk, clerk = client.kiosk, client.login("clerk1")
+    # window 1 opens first: a ticket is issued only for a service an open window serves
+    assert client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk).status_code == 200
     for p in ("01000000001", "01000000002", "01000000003"):
         assert client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": p},
                            headers=kiosk).status_code == 201
-    client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk)
     rt = client.app_.extensions["hall_runtime"]
 
     def broken(*args, **kw):
@@ -179,8 +180,10 @@ def test_the_near_mark_and_its_sms_commit_together(tmp_path, clock):
     from hall_server.storage import tickets
     client = _client(tmp_path, clock)
     kiosk = client.kiosk
-    client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": "01000000001"},
-                headers=kiosk)
+    # building permits open (window 1), so the kiosk issues one
+    assert client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=client.login("clerk1")).status_code == 200
+    assert client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": "01000000001"},
+                       headers=kiosk).status_code == 201
     rt = client.app_.extensions["hall_runtime"]
 
     def broken(c, t):
@@ -195,9 +198,10 @@ def test_the_near_mark_and_its_sms_commit_together(tmp_path, clock):
 def test_a_hall_without_a_gateway_gets_no_rows(tmp_path, clock):
     client = _client(tmp_path, clock, backend="none")
     kiosk, clerk = client.kiosk, client.login("clerk1")
-    client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": "01000000001"},
-                headers=kiosk)
-    client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk)
+    # window 1 opens first: a ticket is issued only for a service an open window serves
+    assert client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=clerk).status_code == 200
+    assert client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit", "phone": "01000000001"},
+                       headers=kiosk).status_code == 201
     assert client.post("/api/v1/halls/kfs/windows/1/call-next", headers=clerk).status_code == 200
     assert _outbox_rows(client) == []
 

@@ -33,9 +33,9 @@ from hall_server.storage import halls, make_engine, read_tx, ticket_events, tick
 from tests.support import PASSWORD, ROOT, free_port, prepare_database, reset_postgres
 
 try:  # the load tests are moving from tests/e2e to tests/load
-    from tests.load.test_concurrency import _counter, _kiosk
+    from tests.load.test_concurrency import _counter, _kiosk, _sign_in_all
 except ImportError:
-    from tests.e2e.test_concurrency import _counter, _kiosk
+    from tests.e2e.test_concurrency import _counter, _kiosk, _sign_in_all
 try:
     from tests.e2e import test_redis_scale as _redis_scale
 except ImportError:
@@ -229,6 +229,7 @@ def test_two_workers_behind_nginx_share_postgres_and_redis(tmp_path, redis_url):
                               timeout=30)
             r.raise_for_status()
             tokens[w] = r.json()["token"]
+        _sign_in_all(public, tokens)
         issued: list[dict] = []
         got: dict[int, list[str]] = defaultdict(list)
         errors: list = []
