@@ -139,7 +139,10 @@ def replay(path: str, violations: int = 0) -> dict[str, Any]:
 
     The simulated days do not depend on the estimates (nobody leaves because of a figure), so
     this measures a change of the estimator exactly, in seconds instead of minutes. (A change of
-    what the snapshot holds, in hall_server/application/estimates.py, needs a new simulation.)
+    what the snapshot holds, in hall_server/application/estimates.py, needs a new simulation: the
+    snapshots are pickled whole, so a new field, such as each window's `busy_status`, the hall's
+    `show_delays` and the learned `spreads`, is carried by a new --dump; an older dump replays with the
+    fields' defaults.)
     """
     import pickle
 
@@ -226,7 +229,10 @@ def describe(r: dict[str, Any]) -> str:
         if r["service"] not in w.services:
             continue
         typical = snap.minutes_of(w.busy_service or "") * 60
-        busy = f" busy {w.busy_s:.0f}s/{typical:.0f}s" if w.busy_s is not None else ""
+        status = getattr(w, "busy_status", None)  # called | serving (None in a dump made before it)
+        spread = f" cv {snap.spread_of(w.busy_service):.2f}" if hasattr(snap, "spread_of") else ""
+        busy = f" busy {w.busy_s:.0f}s/{typical:.0f}s{spread}{' ' + status if status else ''}" \
+            if w.busy_s is not None else ""
         paused = f" paused {w.paused_s:.0f}s" if w.paused_s is not None else ""
         ranked = estimate._ahead_at(with_me, w, me, None) if estimate._active(w) else []
         wins.append(f"w{w.number}:{w.state}{busy}{paused} ranked-before={len(ranked)}"
@@ -235,7 +241,11 @@ def describe(r: dict[str, Any]) -> str:
     plan_at = live.plan.calls.get(me.id)
     return (head + f"\n    {snap.strategy} svc={snap.minutes_of(r['service']):.1f}min waiting={len(snap.waiting)} "
             f"plan_call={'-' if plan_at is None else f'{plan_at / 60:.1f}m'} rho={rho:.2f} "
-            f"day_s={snap.day_s and snap.day_s / 3600:.2f}h | " + "; ".join(wins))
+            f"day_s={snap.day_s and snap.day_s / 3600:.2f}h "
+            f"no-shows={getattr(snap, 'p_noshow', estimate.NOSHOW_P):.1%} "
+            f"after {getattr(snap, 'noshow_s', estimate.NOSHOW_S):.0f}s "
+            f"show delays={len(getattr(snap, 'show_delays', ()))} "
+            f"spread={snap.spread:.2f} (own for {len(getattr(snap, 'spreads', {}))} services) | " + "; ".join(wins))
 
 
 def fmt(v: float | None, spec: str) -> str:
@@ -314,7 +324,8 @@ def main() -> None:
              f"{JUDGE_FLOOR_S / 60:.0f} minute because the citizen sees minutes and anything up to a minute as "
              "\"now\" (estimate.eta_range): a 2-minute figure for a 20-second wait is not a 6x error to him. "
              "The count without the floor is shown beside it.",
-             f"seed {args.seed}, {args.days} working days per load from {args.start}, hall kfs (9 windows); "
+             f"seed {args.seed}, {results[0]['days'] if results else args.days} working days per load from "
+             f"{args.start}, hall kfs (9 windows); "
              f"wall time {wall:.0f} s with {args.jobs} process(es)"]
     for r in results:
         notes.append(f"- {r['load']}: {r['days']} days simulated in {r['seconds']:.0f} s "

@@ -42,6 +42,9 @@ class _RecentTimes:
     last_calls: dict[int, tuple[float, float]] = field(default_factory=dict)
     paused_today: set[int] = field(default_factory=set)
     turnarounds: list[float] = field(default_factory=list)  # seconds from a finish to the window's next call
+    show_delays: list[float] = field(default_factory=list)  # today's seconds from the call to "start"
+    # today's served citizens' window times (call to finish, DONE), per service: (n, sum log t, sum (log t)^2)
+    served_logs: dict[str, tuple[int, float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,6 +54,11 @@ class _History:
     times: dict[str, tuple[float, int]] = field(default_factory=dict)  # service -> (mean s, count)
     turnaround: tuple[float, int] = (0.0, 0)  # mean seconds from a finish to the next call, and count
     breaks: estimate.BreakPattern = field(default_factory=estimate.BreakPattern)
+    noshow: tuple[int, int] = (0, 0)  # called tickets that ended as no-shows, and all called tickets
+    noshow_time: tuple[float | None, int] = (None, 0)  # mean seconds from the call to the no-show mark, count
+    show_delays: list[float] = field(default_factory=list)  # seconds from the call to "start", citizens who came
+    # served citizens' window times (call to finish, DONE) per service: (n, sum log t, sum (log t)^2)
+    served_logs: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     # (weekday, hour) -> (service, priority?) -> mean arrivals in that hour on such days
     arrivals: dict[tuple[int, int], dict[tuple[str, bool], float]] = field(default_factory=dict)
 
@@ -70,6 +78,42 @@ class LiveView:
     live: estimate.LiveWaits | None
     _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
     _ahead: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    _positions: dict[int, int] | None = None
+
+    @property
+    def positions(self) -> dict[int, int]:
+        """Waiting ticket id -> people ahead, the phone's rule (`estimate.people_ahead`), once per view.
+
+        Same service, not sent to a window: a priority ticket counts the priority tickets issued
+        before it; an ordinary one every priority ticket and the ordinary ones issued before it.
+        One sort per service instead of a count per ticket.
+        """
+        if self._positions is None:
+            out: dict[int, int] = {}
+            by_service: dict[str, list[policy.Candidate]] = defaultdict(list)
+            for t in self.snap.waiting:
+                by_service[t.service].append(t)
+            for group in by_service.values():
+                group.sort(key=lambda t: (t.queued_at, t.id))
+                prio_before = ordinary_before = 0
+                prio_total = sum(1 for t in group if t.priority is not None and t.target_window is None)
+                for t in group:
+                    if t.priority is not None:
+                        out[t.id] = prio_before
+                    else:
+                        out[t.id] = prio_total + ordinary_before
+                    if t.target_window is None:
+                        if t.priority is not None:
+                            prio_before += 1
+                        else:
+                            ordinary_before += 1
+            self._positions = out
+        return self._positions
+
+    def position_of(self, ticket: policy.Candidate) -> int:
+        """People ahead of a waiting ticket; one newer than the view is counted on the view's queue."""
+        hit = self.positions.get(ticket.id)
+        return hit if hit is not None else estimate.people_ahead(self.snap, ticket.service, ticket.priority, ticket)
 
     def eta_new(self, service: str, priority: str | None = None) -> int | None:
         """Seconds until a ticket of `service` issued now is called (memoised per view)."""
@@ -148,6 +192,8 @@ class WaitEstimates:
         self._recent: dict[str, tuple[datetime, datetime, _RecentTimes]] = {}
         self._history: dict[str, tuple[date, _History]] = {}
         self._views: dict[str, LiveView] = {}
+        # per hall: the spreads learned from (history, today's times), kept while both objects are the same
+        self._spreads: dict[str, tuple[_History, _RecentTimes, tuple[dict[str, float], float]]] = {}
         self._build_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._prefixes = sorted({s.prefix for s in settings.catalog.services})
 
@@ -234,6 +280,8 @@ class WaitEstimates:
                 priority_streak=w.priority_streak or 0,
                 busy_s=(now - cur.called_at).total_seconds() if cur is not None and cur.called_at else None,
                 busy_service=cur.service if cur is not None else None,
+                # "serving" once the clerk pressed start (the citizen came): no no-show left to weigh
+                busy_status=cur.status if cur is not None else None,
                 paused_s=(now - w.changed_at).total_seconds() if w.state == "paused" and w.changed_at else None,
                 paused_today=w.number in recent.paused_today))
         catalog = self.settings.catalog
@@ -245,6 +293,8 @@ class WaitEstimates:
             minutes[s.code] = estimate.typical_minutes(recent.occupation.get(s.code, ()), mean_s, n,
                                                        s.expected_minutes) + turnaround_min
             v1_minutes[s.code] = estimate.service_minutes(recent.durations.get(s.code, []), s.expected_minutes)
+        # the spread of a served citizen's window time, per service: past days' and today's log-times
+        spreads, spread = self._service_spreads(hall, history, recent)
         all_recent = [d for ds in recent.durations.values() for d in ds]
         hall_minutes = estimate.service_minutes(
             all_recent, sum(s.expected_minutes for s in catalog.services) / len(catalog.services))
@@ -255,8 +305,26 @@ class WaitEstimates:
             minutes=minutes, v1_minutes=v1_minutes, hall_minutes=hall_minutes,
             arrivals=recent.arrivals, last_calls=recent.last_calls,
             strategy=hall.queue.strategy, priority_ratio=hall.queue.priority_ratio,
-            breaks=history.breaks, day_s=(now.astimezone(hall.tz) - datetime.combine(
+            breaks=history.breaks, spread=spread, spreads=spreads, p_noshow=estimate.noshow_share(*history.noshow),
+            # a no-show holds the window from the call to the mark, then the clerk turns around
+            noshow_s=estimate.noshow_seconds(*history.noshow_time) + turnaround_min * 60.0,
+            show_delays=tuple(sorted([*history.show_delays, *recent.show_delays]))
+            if recent.show_delays else tuple(history.show_delays),
+            day_s=(now.astimezone(hall.tz) - datetime.combine(
                 numbering.local_day(now, hall.tz), datetime.min.time(), tzinfo=hall.tz)).total_seconds())
+
+    def _service_spreads(self, hall: HallDef, history: _History,
+                         recent: _RecentTimes) -> tuple[dict[str, float], float]:
+        """The spread of a served citizen's window time per service and the hall's, from past days and today.
+
+        Recomputed only when either input was re-read (today's every DURATIONS_TTL, the history daily).
+        """
+        hit = self._spreads.get(hall.code)
+        if hit is not None and hit[0] is history and hit[1] is recent:
+            return hit[2]
+        out = estimate.service_spreads(estimate.merge_log_stats(history.served_logs, recent.served_logs))
+        self._spreads[hall.code] = (history, recent, out)
+        return out
 
     def _recent_times(self, c: Connection, hall: HallDef) -> _RecentTimes:
         """Today's service times, arrival rates and last calls, cached by the app's clock.
@@ -277,17 +345,25 @@ class WaitEstimates:
                     tickets.c.day >= numbering.local_day(since, tz), tickets.c.finished_at >= since)
              .order_by(tickets.c.finished_at.desc()).limit(600))
         out = _RecentTimes()
+        today = numbering.local_day(now, tz)  # past days' delays are in the history already
         rows = c.execute(q).all()
         out.turnarounds = _turnarounds(rows)[-RECENT_TURNAROUNDS:]
+        served: dict[str, list[float]] = defaultdict(list)
         for r in rows:
+            if r.status == Status.DONE.value and r.called_at is not None and r.day == today:
+                served[r.service].append((r.finished_at - r.called_at).total_seconds())
             if r.status == Status.DONE.value:
                 begin = r.started_at or r.called_at
                 if begin and len(out.durations[r.service]) < RECENT_SAMPLES:
                     out.durations[r.service].append((r.finished_at - begin).total_seconds())
+            if r.status == Status.DONE.value and r.called_at is not None and r.started_at is not None \
+                    and r.day == today and r.started_at >= r.called_at:
+                out.show_delays.append((r.started_at - r.called_at).total_seconds())
             if r.status in (Status.DONE.value, Status.NO_SHOW.value) and r.called_at is not None \
                     and len(out.occupation[r.service]) < RECENT_SAMPLES:
                 # the window is busy from the call (walking up, no-shows' recalls) to the finish
                 out.occupation[r.service].append((r.finished_at - r.called_at).total_seconds())
+        out.served_logs = {svc: estimate.log_stats(ts) for svc, ts in served.items()}
         rate_since = now - timedelta(seconds=estimate.RATE_WINDOW_S)
         les_since = now - timedelta(seconds=estimate.LES_MAX_AGE_S)
         q = (select(tickets.c.service, tickets.c.priority, tickets.c.issued_at, tickets.c.queued_at,
@@ -330,20 +406,33 @@ class WaitEstimates:
                 return hit[1]
         first_day = today - timedelta(days=HISTORY_DAYS)
         q = (select(tickets.c.service, tickets.c.called_at, tickets.c.finished_at, tickets.c.queued_at,
-                    tickets.c.window, tickets.c.day, tickets.c.status)
+                    tickets.c.window, tickets.c.day, tickets.c.status, tickets.c.started_at)
              .where(tickets.c.hall == hall.code, tickets.c.prefix.in_(self._prefixes),
                     tickets.c.day >= first_day, tickets.c.day < today,
                     tickets.c.status.in_((Status.DONE.value, Status.NO_SHOW.value)),
                     tickets.c.called_at.is_not(None)))
         sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
         rows = c.execute(q).all()
+        no_shows: list[float] = []  # seconds from the call to the no-show mark (the recalls)
+        show_delays: list[float] = []  # seconds from the call to "start" of those who came
+        served: dict[str, list[float]] = defaultdict(list)  # call to finish of those who came (DONE)
         for r in rows:
             s = sums[r.service]
             s[0] += (r.finished_at - r.called_at).total_seconds()
             s[1] += 1
+            if r.status == Status.NO_SHOW.value:
+                no_shows.append((r.finished_at - r.called_at).total_seconds())
+            else:
+                served[r.service].append((r.finished_at - r.called_at).total_seconds())
+                if r.started_at is not None and r.started_at >= r.called_at:
+                    show_delays.append((r.started_at - r.called_at).total_seconds())
         gaps = _turnarounds(rows)
         out = _History(times={svc: (total / n, int(n)) for svc, (total, n) in sums.items() if n},
-                       turnaround=(sum(gaps) / len(gaps), len(gaps)) if gaps else (0.0, 0))
+                       turnaround=(sum(gaps) / len(gaps), len(gaps)) if gaps else (0.0, 0),
+                       noshow=(len(no_shows), len(rows)),
+                       noshow_time=(sum(no_shows) / len(no_shows), len(no_shows)) if no_shows else (None, 0),
+                       show_delays=sorted(show_delays),
+                       served_logs={svc: estimate.log_stats(ts) for svc, ts in served.items()})
         # arrivals per (weekday, hour): the prior of today's rates
         per_slot: dict[tuple[int, int], dict[tuple[str, bool], int]] = defaultdict(lambda: defaultdict(int))
         days: dict[int, set[Any]] = defaultdict(set)
@@ -379,7 +468,8 @@ class WaitEstimates:
         if first:
             out.breaks = estimate.BreakPattern(
                 tuple(sorted(first.values())), max(len(worked), len(first)),
-                sum(lengths) / len(lengths) if lengths else estimate.TYPICAL_BREAK_S)
+                sum(lengths) / len(lengths) if lengths else estimate.TYPICAL_BREAK_S,
+                estimate.break_cv(lengths))
         with self._lock:
             self._history[hall.code] = (today, out)
         return out

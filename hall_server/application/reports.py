@@ -31,7 +31,10 @@ REPORT_KINDS = ("issued", "called", "serving", "completed", "no_show", "cancelle
 CSV_COLUMNS = ("section", "key", "name_ar", "name_en", "issued", "called", "served", "no_show", "cancelled",
                "transferred", "waits", "wait_avg_seconds", "wait_p90_seconds", "wait_max_seconds",
                "within_target", "within_target_share", "service_time_avg_seconds",
-               "files_received", "files_completed", "files_late")
+               "files_received", "files_completed", "files_late",
+               # wait estimates at issue against the waits that happened (the report's "estimates")
+               "estimates_judged", "estimates_within_5_min_share", "estimate_mean_abs_error_seconds",
+               "estimate_bias_seconds")
 
 
 
@@ -170,10 +173,23 @@ def to_csv(report: dict[str, Any]) -> str:
     w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
     w.writeheader()
     files_by_service = {f["key"]: f for f in report["files"]["by_service"]}
+    accuracy = report.get("estimates") or {}
+    acc_by = {name: {a[name]: a for a in accuracy.get(f"by_{name}", ())} for name in ("day", "service", "hour")}
+
+    def estimates(a: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The accuracy columns of one row: blank where no estimate was judged."""
+        if not a or not a.get("count"):
+            return {"estimates_judged": 0 if a is not None else ""}
+        return {"estimates_judged": a["count"],
+                "estimates_within_5_min_share": f"{a['within_5_min_share']:.4f}",
+                "estimate_mean_abs_error_seconds": a["mean_abs_error_seconds"],
+                "estimate_bias_seconds": a["bias_seconds"]}
 
     def row(section: str, key: Any, figures: Mapping[str, Any], name: Any = None,
-            file_row: Mapping[str, Any] | None = None) -> None:
+            file_row: Mapping[str, Any] | None = None, acc: Mapping[str, Any] | None = None) -> None:
         r = {k: ("" if v is None else v) for k, v in figures.items() if k in CSV_COLUMNS}
+        if section in ("total", "service", "hour", "day"):
+            r.update(estimates(acc))
         if isinstance(r.get("within_target_share"), float):
             r["within_target_share"] = f"{r['within_target_share']:.4f}"
         if isinstance(name, dict):
@@ -187,20 +203,20 @@ def to_csv(report: dict[str, Any]) -> str:
         w.writerow({**r, "section": section, "key": key})
 
     row("total", f"{report['hall']} {report['from']}..{report['to']}", report["totals"], report.get("name"),
-        report["files"])
+        report["files"], accuracy.get("all"))
     seen = set()
     for s in report["by_service"]:
         seen.add(s["key"])
-        row("service", s["key"], s, s.get("name"), files_by_service.get(s["key"]))
+        row("service", s["key"], s, s.get("name"), files_by_service.get(s["key"]), acc_by["service"].get(s["key"], {}))
     for code, f in files_by_service.items():  # services with files but no tickets in the range
         if code not in seen:
-            row("service", code, {}, f.get("name"), f)
+            row("service", code, {}, f.get("name"), f, acc_by["service"].get(code, {}))
     for s in report["by_window"]:
         row("window", s["key"], s)
     for s in report["by_clerk"]:
         row("clerk", s["key"], s, s.get("name"))
     for s in report["by_hour"]:
-        row("hour", f"{s['key']:02d}:00", s)
+        row("hour", f"{s['key']:02d}:00", s, acc=acc_by["hour"].get(s["key"], {}))
     for s in report["by_day"]:
-        row("day", s["key"], s)
+        row("day", s["key"], s, acc=acc_by["day"].get(s["key"], {}))
     return out.getvalue()

@@ -465,9 +465,11 @@ class Views:
                        if all_waits else None,
                        "estimates": estimate.accuracy_of([p for ps in judged.values() for p in ps])},
             # the queue itself, oldest first, for "move to another service" (capped: a page, not an export)
+            # with each ticket's place and estimate as kiosk and phone give them (the view's, per change)
             "waiting_tickets": [{"number": r.number, "service": r.service, "priority": r.priority,
                                  "queued_at": r.queued_at.isoformat(), "target_window": r.target_window,
-                                 "wait_seconds": int((now - r.queued_at).total_seconds())}
+                                 "wait_seconds": int((now - r.queued_at).total_seconds()),
+                                 **_waiting_estimate(view, r)}
                                 for r in waiting[:500]],
         }
 
@@ -509,6 +511,15 @@ class Views:
                        "offered_load": round(h.offered_load, 2),
                        "service_level": round(h.service_level, 3)} for h in hours],
         }
+
+
+def _waiting_estimate(view: Any, r: Row[Any]) -> dict[str, Any]:
+    """A waiting ticket's position and estimate from the hall's live view (no ranking per request)."""
+    cand = policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
+    ahead = view.position_of(cand)
+    eta = view.eta_of(cand, ahead)
+    rng = estimate.eta_range(eta)
+    return {"position": ahead, "eta_seconds": eta, "eta_range_seconds": list(rng) if rng is not None else None}
 
 
 def window_marks(c: Connection, hall: str, since: datetime) -> dict[int, tuple[datetime | None, datetime | None]]:

@@ -34,6 +34,7 @@
       "alerts.no_history": "لا شيء بعد.",
       "wait.title": "قائمة الانتظار", "wait.ticket": "التذكرة", "wait.service": "الخدمة", "wait.waited": "ينتظر منذ",
       "wait.none": "لا أحد ينتظر.", "wait.to_window": "إلى الشباك {w}",
+      "wait.ahead": "أمامه", "wait.eta": "الانتظار المتوقع",
       "board.title": "رسالة شاشات العرض", "board.placeholder": "نص يظهر على كل الشاشات", "board.save": "نشر",
       "board.clear": "مسح", "board.current": "المعروض الآن: «{m}»", "board.empty": "لا توجد رسالة على الشاشات.",
       "dev.title": "الأجهزة", "dev.none": "لم يتصل أي جهاز طباعة أو نداء بعد.",
@@ -80,6 +81,7 @@
       "alerts.no_history": "Nothing yet.",
       "wait.title": "Waiting", "wait.ticket": "Ticket", "wait.service": "Service", "wait.waited": "Waiting for",
       "wait.none": "Nobody is waiting.", "wait.to_window": "to window {w}",
+      "wait.ahead": "Ahead", "wait.eta": "Expected wait",
       "board.title": "Message on the boards", "board.placeholder": "Text every board shows", "board.save": "Publish",
       "board.clear": "Clear", "board.current": "Showing now: “{m}”", "board.empty": "No message on the boards.",
       "dev.title": "Devices", "dev.none": "No print agent or announcer has connected yet.",
@@ -206,6 +208,22 @@
       Sup.esc(window.HallEta.text(r, {lang: Sup.lang, digits: "western"})) + "</td>";
   }
 
+  // A waiting ticket's wait as its kiosk slip and phone page say it: the server's own range (eta.js).
+  function ticketEtaCell(t) {
+    var r = window.HallEta.of(t);
+    if (!r) return '<td class="n eta" data-eta="none"><span class="muted">' + Sup.esc(Sup.t("svc.closed")) + "</span></td>";
+    return '<td class="n eta" data-eta="' + window.HallEta.kind(r) + '" data-eta-range="' + r[0] + "," + r[1] +
+      '" data-seconds="' + t.eta_seconds + '" title="' + Sup.esc(Sup.fmtDuration(t.eta_seconds)) + '">' +
+      keepFigure(window.HallEta.text(r, {lang: Sup.lang, digits: "western"})) + "</td>";
+  }
+
+  // "حوالي " + "5–15 دقيقة": a narrow cell wraps after the word, never inside the figure and its noun.
+  function keepFigure(words) {
+    var m = /^([^0-9\u0660-\u0669]*?)([0-9\u0660-\u0669].*)$/.exec(words);
+    if (!m) return Sup.esc(words);
+    return Sup.esc(m[1]) + '<span class="eta-figure" style="white-space:nowrap">' + Sup.esc(m[2]) + "</span>";
+  }
+
   function button(action, number, label, cls) {
     return '<button type="button" class="small ' + (cls || "") + '" data-action="' + action + '" data-window="' +
       number + '">' + Sup.esc(Sup.t(label)) + "</button>";
@@ -280,11 +298,13 @@
       return '<tr data-ticket="' + Sup.esc(t.number) + '">' +
         '<td><span class="ticket-no ltr">' + Sup.esc(t.number) + "</span></td>" +
         "<td>" + Sup.esc(serviceName(t.service)) + where + "</td>" +
+        '<td class="n ahead">' + (t.position === null || t.position === undefined ? "—" : Sup.esc(String(t.position))) + "</td>" +
+        ticketEtaCell(t) +
         '<td class="n timer" data-base="' + t.wait_seconds + '" data-hot="' + target + '"></td>' +
         '<td><button type="button" class="small" data-move="' + Sup.esc(t.number) + '" data-service="' +
         Sup.esc(t.service) + '">' + Sup.esc(Sup.t("act.move")) + "</button></td></tr>";
     });
-    if (!rows.length) rows = ['<tr class="empty-row"><td colspan="4">' + Sup.esc(Sup.t("wait.none")) + "</td></tr>"];
+    if (!rows.length) rows = ['<tr class="empty-row"><td colspan="6">' + Sup.esc(Sup.t("wait.none")) + "</td></tr>"];
     document.querySelector("#waiting-table tbody").innerHTML = rows.join("");
     tick();
   }

@@ -238,6 +238,20 @@ def test_one_ticket_one_promise_then_the_phone_follows_it_down(browser, hall):
         expect(phone.locator("#eta-note")).to_be_hidden()
         assert kiosk.evaluate("[document.documentElement.lang, document.documentElement.dir]") == ["ar", "rtl"]
         assert phone.evaluate("[document.documentElement.lang, document.documentElement.dir]") == ["ar", "rtl"]
+        # the supervisor's waiting list: the same ticket, its place and the same range, at the same moment
+        wrow = sup.locator(f'#waiting-table tr[data-ticket="{mine["number"]}"]')
+        expect(wrow.locator("td.eta")).to_have_attribute("data-eta-range", f"{promised[0]},{promised[1]}",
+                                                         timeout=WAIT_MS)
+        expect(wrow.locator("td.eta")).to_have_text(arabic_words(promised, eastern=False))   # Western on screens
+        expect(wrow.locator("td.ahead")).to_have_text(str(AHEAD))
+        for i, t in enumerate(ahead):   # and every ticket ahead of it, each by its own public view
+            view = server.api("GET", f"/tickets/{t['token']}").json()
+            trow = sup.locator(f'#waiting-table tr[data-ticket="{t["number"]}"]')
+            expect(trow.locator("td.ahead")).to_have_text(str(i))
+            r = view["eta_range_seconds"]
+            expect(trow.locator("td.eta")).to_have_attribute("data-eta-range", f"{r[0]},{r[1]}", timeout=WAIT_MS)
+        sup.locator("#waiting-card").scroll_into_view_if_needed()
+        sup.locator("#waiting-card").screenshot(path=str(SHOTS / "supervisor-waiting-list-ar.png"))
         # the next citizen is told more: the supervisor's new-ticket figure moved on with the queue
         expect(row.locator("td.waiting")).to_have_text(str(AHEAD + 1), timeout=WAIT_MS)
         cell = f'#services-table tr[data-service="{SERVICE}"] td.eta'

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from config import load_settings
 from hall_server import simulate
 from hall_server.application import ticket_rows_for
+from hall_server.domain import estimate
 from hall_server.migrate import upgrade
 from hall_server.simulate import Behaviour, Demand, Load
 from hall_server.storage import make_engine, read_tx, ticket_events
@@ -96,7 +97,7 @@ def test_the_day_in_the_database_is_the_simulated_day(run_day):
     for r in rows:
         t = by_number[r.number]
         assert r.status == status[t.status]
-        assert r.eta_at_issue == t.eta_shown == t.estimates["v2"]  # the default, on the same state
+        assert r.eta_at_issue == t.eta_shown == t.estimates[estimate.DEFAULT_ESTIMATOR]  # on the same state
         if t.calls:
             assert r.called_at == t.calls[-1][0] and r.window == t.calls[-1][1]
     # every window was signed in, served, and closed again at the end of the day

@@ -25,9 +25,11 @@ def hall(states, waiting, *, strategy="longest_wait", arrivals=None, busy=None, 
                               busy_s=busy[n][0] if n in busy else None,
                               busy_service=busy[n][1] if n in busy else None,
                               paused_s=paused.get(n)) for n in SERVICES_OF)
+    # p_noshow=0: the ground truth (`simulate_calls`) has every citizen come; the near-the-front
+    # figure with no-shows is tested against draws of the mixture in test_estimate_causes.py
     return HallSnapshot(at=T0, windows=windows, waiting=tuple(waiting), minutes=MIN, v1_minutes=MIN,
                         hall_minutes=7.0, arrivals=arrivals or {}, strategy=strategy, priority_ratio=3,
-                        breaks=breaks or BreakPattern(mean_s=900.0), day_s=8 * 3600 + 300)
+                        breaks=breaks or BreakPattern(mean_s=900.0), day_s=8 * 3600 + 300, p_noshow=0.0)
 
 
 def queue(n, services=("a", "b", "c"), spread_s=120, priority_every=0, target=None):
