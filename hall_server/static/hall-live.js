@@ -16,6 +16,7 @@
     this.socket = null;
     this.joins = 0;
     this.lastSeen = null;           // newest seq ever applied (kept across resyncs and reconnects)
+    this.callIds = [];              // the latest calls handed on (ids): a call is never handed on twice
     this.missedCalls = opts.missedCalls !== undefined ? !!opts.missedCalls : opts.role === "board";
   }
 
@@ -66,7 +67,7 @@
           var c = calls[i];
           if (typeof c.seq !== "number" || c.seq <= since || c.seq > snap.seq) continue;
           c.missed = true;
-          if (self.opts.onEvent) self.opts.onEvent("ticket_called", c);
+          self._hand("ticket_called", c);
         }
         self._apply(snap);
       });
@@ -74,7 +75,7 @@
 
   HallLive.prototype._apply = function (snap) {
     this.seq = snap.seq;
-    this.lastSeen = snap.seq;
+    this.lastSeen = Math.max(this.lastSeen || 0, snap.seq);  // never back: a call fetched is not fetched again
     if (this.opts.onSnapshot) this.opts.onSnapshot(snap);
     var pending = this.buffer;
     this.buffer = [];
@@ -92,7 +93,18 @@
       if (data.resync && data.seq > this.seq) { this.join(); return; }
       if (data.seq < this.seq) return;                        // already in the snapshot
       this.seq = data.seq;
-      this.lastSeen = data.seq;
+      this.lastSeen = Math.max(this.lastSeen || 0, data.seq);
+    }
+    this._hand(name, data);
+  };
+
+  // A call reaches the page once, however it came (live, fetched after a gap, or both in a race
+  // between a resync and the message queue): its id is remembered for the latest 500 calls.
+  HallLive.prototype._hand = function (name, data) {
+    if (name === "ticket_called" && data.call_id !== undefined) {
+      if (this.callIds.indexOf(data.call_id) >= 0) return;
+      this.callIds.push(data.call_id);
+      if (this.callIds.length > 500) this.callIds.shift();
     }
     if (this.opts.onEvent) this.opts.onEvent(name, data);
   };
