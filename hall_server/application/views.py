@@ -253,17 +253,22 @@ class Views:
             self._boards[(hall.code, last_calls)] = (board["seq"], board)
         return board
 
+    def _recent_calls(self, c: Connection, hall: str, limit: int, since_seq: int | None = None) -> list[Any]:
+        """The hall's newest calls of the last 12 hours (after `since_seq` if given), newest first:
+        the board's list and a board's missed calls."""
+        where = [ticket_events.c.hall == hall, ticket_events.c.kind.in_([k.value for k in CALL_KINDS]),
+                 ticket_events.c.at >= self.core.clock() - timedelta(hours=12)]
+        if since_seq is not None:
+            where.append(ticket_events.c.seq > since_seq)
+        return list(c.execute(
+            select(ticket_events.c.id, ticket_events.c.at, ticket_events.c.window,
+                   ticket_events.c.service, ticket_events.c.kind, ticket_events.c.seq, tickets.c.number)
+            .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+            .where(*where).order_by(ticket_events.c.id.desc()).limit(limit)).all())
+
     def _board(self, c: Connection, hall: HallDef, last_calls: int) -> dict[str, Any]:
         h = c.execute(select(halls).where(halls.c.code == hall.code)).one()
-        calls = c.execute(
-            select(ticket_events.c.id, ticket_events.c.at, ticket_events.c.window,
-                   ticket_events.c.service, ticket_events.c.kind, ticket_events.c.seq,
-                   tickets.c.number)
-            .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
-            .where(ticket_events.c.hall == hall.code,
-                   ticket_events.c.kind.in_([k.value for k in CALL_KINDS]),
-                   ticket_events.c.at >= self.core.clock() - timedelta(hours=12))
-            .order_by(ticket_events.c.id.desc()).limit(last_calls)).all()
+        calls = self._recent_calls(c, hall.code, last_calls)
         active = {r.window: r for r in c.execute(select(tickets.c.window, tickets.c.number, tickets.c.status).where(
             tickets.c.hall == hall.code, tickets.c.status.in_([s.value for s in ACTIVE])))}
         wins = c.execute(select(windows).where(windows.c.hall == hall.code)
@@ -313,16 +318,7 @@ class Views:
         hall = self.core.hall(hall_code)
         with read_tx(self.core.engine) as c:
             seq = c.execute(select(halls.c.seq).where(halls.c.code == hall.code)).scalar_one()
-            rows = c.execute(
-                select(ticket_events.c.id, ticket_events.c.at, ticket_events.c.window,
-                       ticket_events.c.service, ticket_events.c.kind, ticket_events.c.seq,
-                       tickets.c.number)
-                .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
-                .where(ticket_events.c.hall == hall.code,
-                       ticket_events.c.kind.in_([k.value for k in CALL_KINDS]),
-                       ticket_events.c.seq > since_seq,
-                       ticket_events.c.at >= self.core.clock() - timedelta(hours=12))
-                .order_by(ticket_events.c.id.desc()).limit(self.MISSED_CALLS_MAX)).all()
+            rows = self._recent_calls(c, hall.code, self.MISSED_CALLS_MAX, since_seq)
         calls = [{**ev.call_payload(hall.code, r.id, r.number, r.window, r.service, r.kind == "recalled", r.at),
                   "seq": r.seq, "hall": hall.code} for r in reversed(rows) if r.window is not None]
         return {"hall": hall.code, "seq": seq, "since_seq": since_seq, "calls": calls}
