@@ -196,8 +196,10 @@ class SmsOutbox:
     # ----- the worker ---------------------------------------------------------------------------
     def _due_ids(self, now: datetime) -> list[int]:
         with read_tx(self.engine) as c:
-            return list(c.execute(select(sms_outbox.c.id).where(_due(now)).order_by(sms_outbox.c.id)
-                                  .limit(self.batch)).scalars().all())
+            # only the halls this process can send for (another process may serve other halls)
+            mine = [hall for hall, gw in self.gateways.items() if gw is not None]
+            return list(c.execute(select(sms_outbox.c.id).where(_due(now), sms_outbox.c.hall.in_(mine))
+                                  .order_by(sms_outbox.c.id).limit(self.batch)).scalars().all())
 
     def claim_row(self, row_id: int, now: datetime) -> Any:
         """Claim one due row (guarded UPDATE: pending and due, or sending with its lease run out):
