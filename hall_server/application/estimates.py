@@ -74,8 +74,9 @@ class LiveView:
     estimator: str
     waiting: dict[str, int]
     open: dict[str, int]
-    etas: dict[int, int | None]  # waiting ticket id -> seconds until its call (default estimator)
     live: estimate.LiveWaits | None
+    _etas: dict[int, int | None] = field(default_factory=dict)  # waiting ticket id -> seconds, as asked
+    _ids: dict[int, policy.Candidate] | None = None
     _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
     _ahead: dict[tuple[str, str | None], int] = field(default_factory=dict)
     _positions: dict[int, int] | None = None
@@ -126,12 +127,24 @@ class LiveView:
         return self._new[key]
 
     def eta_of(self, ticket: policy.Candidate, ahead: int | None = None) -> int | None:
-        """Seconds until a waiting ticket is called; a ticket newer than the view counts as new."""
-        if ticket.id in self.etas:
-            return self.etas[ticket.id]
-        if any(t.id == ticket.id for t in self.snap.waiting):
-            return estimate.ESTIMATORS[self.estimator](self.snap, ticket.service, ticket.priority, ticket)
-        return self.eta_newer(ticket.service, ticket.priority, ahead)
+        """Seconds until a waiting ticket is called; a ticket newer than the view counts as new.
+
+        Computed when first asked and kept with the view: a change costs the call plan, not an
+        estimate for each of thousands of waiting tickets that nobody may look at before the next.
+        """
+        if ticket.id in self._etas:
+            return self._etas[ticket.id]
+        if self._ids is None:
+            self._ids = {t.id: t for t in self.snap.waiting}
+        known = self._ids.get(ticket.id)
+        if known is None:
+            return self.eta_newer(ticket.service, ticket.priority, ahead)
+        if self.live is not None:
+            eta = self.live.ticket(known)
+        else:
+            eta = estimate.ESTIMATORS[self.estimator](self.snap, known.service, known.priority, known)
+        self._etas[ticket.id] = eta
+        return eta
 
     def eta_newer(self, service: str, priority: str | None, ahead: int | None) -> int | None:
         """A new ticket's wait when the queue has grown since this view: `ahead` is its place now.
@@ -249,9 +262,8 @@ class WaitEstimates:
                 for code in w.services:
                     open_counts[code] += 1
         live = estimate.LiveWaits(snap) if self.estimator == estimate.DEFAULT_ESTIMATOR else None
-        etas = {t.id: live.ticket(t) for t in snap.waiting} if live is not None else {}
         return LiveView(hall.code, seq, time.monotonic(), snap, self.estimator, dict(waiting),
-                        dict(open_counts), etas, live)
+                        dict(open_counts), live)
 
     # ----- the snapshot ---------------------------------------------------------------------
     def snapshot_now(self, hall: HallDef) -> estimate.HallSnapshot:
