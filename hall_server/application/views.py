@@ -8,9 +8,10 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select, union_all
 from sqlalchemy.engine import Connection, Row
 
 from config import HallDef
@@ -72,6 +73,21 @@ _WINDOW_HEAD = {p: _head(tickets.c.target_window == bindparam("b_window"), p) fo
 _EVERYTHING = 1 << 30
 
 
+@cache
+def _heads(n_services: int) -> Any:
+    """One statement for every list's head at a window of `n_services` services (built once per size).
+
+    A UNION ALL of the per-list heads, each still read in index order with its own LIMIT: one round
+    trip where a window of 20 services made 42 (a call-next spent a tenth of its time there).
+    """
+    arms = []
+    for p in (False, True):
+        arms.append(_head(tickets.c.target_window == bindparam("b_window"), p))
+        arms += [_head(and_(tickets.c.service == bindparam(f"b_service_{i}"), tickets.c.target_window.is_(None)), p)
+                 for i in range(n_services)]
+    return union_all(*(select(arm.subquery()) for arm in arms))
+
+
 def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
                    limit: int | None) -> list[policy.Candidate]:
     """The tickets that can come first at a window: the head of each list the policy merges.
@@ -81,14 +97,12 @@ def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
     first `limit` of each list of each service (and of the tickets sent to this window), each
     read in index order. None: every eligible ticket.
     """
-    n = _EVERYTHING if limit is None else limit
+    params: dict[str, Any] = {"b_hall": hall, "b_window": profile.number,
+                              "b_limit": _EVERYTHING if limit is None else limit}
+    params.update({f"b_service_{i}": service for i, service in enumerate(profile.services)})
     out: dict[int, policy.Candidate] = {}
-    for priority in (False, True):
-        rows = list(c.execute(_WINDOW_HEAD[priority], {"b_hall": hall, "b_window": profile.number, "b_limit": n}))
-        for service in profile.services:
-            rows += c.execute(_SERVICE_HEAD[priority], {"b_hall": hall, "b_service": service, "b_limit": n})
-        for r in rows:
-            out[r.id] = policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
+    for r in c.execute(_heads(len(profile.services)), params):
+        out[r.id] = policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
     return list(out.values())
 
 
