@@ -32,19 +32,24 @@ had joined and left, the server stayed ~200 MiB above idle for good. Where it we
   gevent records the spawning stack of every greenlet (~4 KB per connection): turned off.
   pywsgi gives each connection an 8 KiB read buffer, held for a websocket's whole life:
   LeanWebSocketHandler reads with RFILE_BUFFER bytes. Together: ~58 KB -> ~43 KB per board.
+* engineio's writer greenlet per websocket, waiting on the socket's queue for the connection's whole
+  life (~10 KB: saved C stack, frames): replaced by a queue that starts a writer only while it has
+  packets to send (`_PushQueue`, `_lazy_writers`): ~43 KB -> ~32 KB per board.
 * gc.freeze() once Socket.IO is up: the objects of startup move to the permanent generation, so
   full collections (the reclaimer's too) no longer walk them.
 
-Measured after: ~43 KB per joined board; 30 s after the server closed them, RSS +3 MiB over idle
-after 1,000 boards, +6 MiB after 5,000 (before: +40 and +200 MiB). What is left per websocket board:
-engineio's reader and writer greenlets (saved C stacks ~9 KB; each has a 16 KiB chunk of Python
-frame stack, ~12 KB of the two touched), engineio's queue (~2.5 KB), two WSGI environs and the
-parsed request headers (~4 KB), the read buffer, and many small objects of gevent/pywsgi/engineio.
+Measured after (before the lazy writers): ~43 KB per joined board; 30 s after the server closed
+them, RSS +3 MiB over idle after 1,000 boards, +6 MiB after 5,000 (before: +40 and +200 MiB).
+What is left per websocket board:
+engineio's reader greenlet (saved C stack; a 16 KiB chunk of Python frame stack, partly touched),
+two WSGI environs and the parsed request headers (~4 KB), the read buffer, and many small objects
+of gevent/pywsgi/engineio.
 
 HALL_MEMORY_TUNING=0 turns all of it off (to compare).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -66,7 +71,7 @@ RFILE_BUFFER = 1024         # a connection's read buffer (pywsgi: 8 KiB); larger
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _REEXEC_MARK = "HALL_MEMORY_REEXEC"
-_state = {"prepared": False, "timer_pings": False}
+_state = {"prepared": False, "timer_pings": False, "lazy_writers": False}
 
 
 def enabled() -> bool:
@@ -159,6 +164,121 @@ def _timer_pings() -> bool:
     return True
 
 
+_WRITER = "Socket._websocket_handler.<locals>.writer"
+
+
+class _PushQueue:
+    """An upgraded websocket's outgoing packets, written by a greenlet that lives only while there are some.
+
+    Stands in for the socket's queue (engineio's `send` and `close` put packets, None to end) and
+    for its writer task (the handler `join`s it at the end). Same order, same batching as
+    engineio's writer; the same end: after None, or once a send fails, the websocket is closed and
+    later packets are dropped (engineio's writer stops reading the queue then).
+    """
+
+    __slots__ = ("_ws", "_items", "_writing", "_done", "_over")
+
+    def __init__(self, ws: Any) -> None:
+        import collections
+        self._ws = ws
+        self._items: Any = collections.deque()
+        self._writing = False
+        self._done: Any = None  # an Event, only while someone waits for the writer
+        self._over = False
+
+    def put(self, item: Any, *_args: Any, **_kwargs: Any) -> None:
+        if self._over:
+            return
+        self._items.append(item)
+        if not self._writing:
+            import gevent
+            self._writing = True
+            gevent.spawn_raw(self._write)
+
+    def _write(self) -> None:
+        try:
+            while self._items:
+                item = self._items.popleft()
+                if item is None:
+                    self._end()
+                    return
+                try:
+                    self._ws.send(item.encode())
+                except Exception:  # noqa: BLE001 - as engineio's writer: a failed send ends the socket
+                    self._end()
+                    return
+        finally:
+            self._writing = False
+            done, self._done = self._done, None
+            if done is not None:
+                done.set()
+
+    def _end(self) -> None:
+        self._over = True
+        self._items.clear()
+        with contextlib.suppress(Exception):  # already closed
+            self._ws.close()
+
+    def join(self, *_args: Any) -> None:
+        """Wait until what was put has been written (the socket's `close(wait=True)`, the handler's end)."""
+        if self._writing:
+            if self._done is None:
+                from gevent.event import Event
+                self._done = Event()
+            self._done.wait()
+
+    def task_done(self) -> None:
+        pass
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+def _lazy_writers() -> bool:
+    """engineio (gevent): no writer greenlet per upgraded websocket, one only while there is something to send.
+
+    engineio starts a writer per websocket that waits on the socket's queue for the connection's
+    whole life (~9 KB: a greenlet's saved C stack and frames). Here the start of that writer
+    installs a `_PushQueue` in the socket's place instead (packets already queued move over, in
+    order) and returns it as the task the handler joins. Applied only if engineio's handler and
+    writer look as expected (the writer's closure holds the socket as `self` and `ws`).
+    """
+    import engineio
+    from engineio import socket as eio_socket
+    server_class = engineio.Server
+    if getattr(server_class, "_hall_lazy_writers", False):
+        return True
+    handler = getattr(eio_socket.Socket, "_websocket_handler", None)
+    if handler is None or "writer" not in handler.__code__.co_varnames:
+        log.warning("engineio's websocket handler has no writer task: keeping its writer greenlets")
+        return False
+    start = server_class.start_background_task
+
+    def start_background_task(self: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs and getattr(target, "__qualname__", "") == _WRITER and target.__closure__:
+            cells = dict(zip(target.__code__.co_freevars, (c.cell_contents for c in target.__closure__)))
+            sock, ws = cells.get("self"), cells.get("ws")
+            if sock is not None and ws is not None:
+                queue = _PushQueue(ws)
+                old, empty = sock.queue, self.get_queue_empty_exception()
+                sock.queue = queue
+                while True:
+                    try:
+                        item = old.get(block=False)
+                    except empty:
+                        break
+                    queue.put(item)
+                return queue
+        return start(self, target, *args, **kwargs)
+
+    server_class.start_background_task = start_background_task
+    server_class._hall_lazy_writers = True
+    return True
+
+
 def setup(async_mode: str | None) -> None:
     """For `run`/`demo` (async_mode given), once the standard library is patched for it, before any work.
 
@@ -174,6 +294,7 @@ def setup(async_mode: str | None) -> None:
         import gevent
         gevent.config.track_greenlet_tree = False
         _state["timer_pings"] = _timer_pings()
+        _state["lazy_writers"] = _lazy_writers()
     _state["prepared"] = True
     threading.Thread(target=Reclaimer().run, name="hall-memory", daemon=True).start()
 
@@ -228,7 +349,9 @@ class Reclaimer:
         drop_ended = count >= self.last_count
         self.last_count = count
         if self.followup is not None and now >= self.followup:
-            self.followup = None
+            # another drop since the last trim: its sockets may still be held, so it gets a follow-up too
+            again = self.peak - count >= DROP_TRIM
+            self.followup = now + hold_s + 2 * CHECK_S if again else None
             return "after a burst"
         if now - self.last_trim < MIN_TRIM_INTERVAL_S:
             return None

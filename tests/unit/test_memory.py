@@ -68,3 +68,110 @@ def test_the_server_is_re_executed_only_when_it_is_the_hall_server_command(monke
     monkeypatch.setattr(memory.os, "execv", lambda *a: calls.append(a))
     memory._reexec_with_system_malloc()  # pytest is running: never re-run it
     assert calls == [] and "PYTHONMALLOC" not in memory.os.environ
+
+
+def test_a_second_burst_ending_as_the_first_ones_followup_fires_still_gets_its_own_followup():
+    # Seen in bench_core: 1,000 boards left (burst, follow-up armed), 5,000 joined and left within
+    # the follow-up's wait; the follow-up fired as the count reached bottom, reset the peak, and the
+    # 5,000's closed sockets, still held by engineio then, were never trimmed (+99 MiB for good).
+    r = _reclaimer()
+    counts = [1000, 0, 0] + [2000, 5000, 5000, 2500, 10] + [10] * 40
+    trims = _look(r, counts)
+    assert [why for _, why in trims][:2] == ["burst", "after a burst"]
+    t_drop_end = 1000 + (3 + 5) * CHECK_S  # the second drop reached bottom here
+    assert any(why == "after a burst" and t - t_drop_end >= 20 for t, why in trims[2:]), trims
+
+
+class _FakeWs:
+    """A websocket whose send can be held (a slow client) and can fail."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        import gevent.event
+        self.sent: list[str] = []
+        self.closed = False
+        self.fail_on = fail_on
+        self.gate = gevent.event.Event()
+        self.gate.set()
+
+    def send(self, data: str) -> None:
+        self.gate.wait()
+        if data == self.fail_on:
+            raise OSError("broken pipe")
+        self.sent.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Pkt:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def encode(self) -> str:
+        return self.text
+
+
+def test_the_lazy_writer_sends_in_order_and_lives_only_while_it_has_packets():
+    import gevent
+    ws = _FakeWs()
+    q = memory._PushQueue(ws)
+    ws.gate.clear()  # the client reads slowly: packets pile up behind the first
+    for i in range(5):
+        q.put(_Pkt(f"m{i}"))
+    gevent.sleep(0)
+    assert q._writing and ws.sent == []
+    q.put(_Pkt("m5"))  # while writing: no second writer, same order
+    ws.gate.set()
+    q.join()
+    assert ws.sent == [f"m{i}" for i in range(6)] and not q._writing
+    q.put(_Pkt("later"))  # a new packet after a quiet spell starts a writer again
+    q.join()
+    assert ws.sent[-1] == "later" and not ws.closed
+    q.put(None)  # the end: the websocket is closed, and nothing is sent after it
+    q.put(_Pkt("after the end"))
+    q.join()
+    assert ws.closed and ws.sent[-1] == "later" and q.empty()
+
+
+def test_the_lazy_writer_stops_and_closes_on_a_failed_send():
+    ws = _FakeWs(fail_on="bad")
+    q = memory._PushQueue(ws)
+    for text in ("ok", "bad", "never"):
+        q.put(_Pkt(text))
+    q.join()
+    assert ws.sent == ["ok"] and ws.closed
+    q.put(_Pkt("dropped"))
+    q.join()
+    assert ws.sent == ["ok"]
+
+
+def test_engineio_websocket_writers_are_replaced_and_queued_packets_move_over(monkeypatch):
+    import engineio
+    import gevent.queue
+    monkeypatch.setattr(engineio.Server, "start_background_task", engineio.Server.start_background_task)
+    monkeypatch.delattr(engineio.Server, "_hall_lazy_writers", raising=False)
+    assert memory._lazy_writers()
+    server = engineio.Server(async_mode="gevent")
+    ws = _FakeWs()
+
+    class Sock:
+        queue = gevent.queue.JoinableQueue()
+
+    sock = Sock()
+    sock.queue.put(_Pkt("queued before"))
+
+    def _websocket_handler(self, ws):  # engineio's shape: a `writer` closure over self and ws
+        def writer():
+            return self, ws
+        return writer
+
+    writer = _websocket_handler(sock, ws)
+    writer.__qualname__ = memory._WRITER
+    task = server.start_background_task(writer)
+    assert isinstance(sock.queue, memory._PushQueue) and task is sock.queue
+    sock.queue.put(_Pkt("after"))
+    task.join()
+    assert ws.sent == ["queued before", "after"]
+    # any other task is started as before
+    other = server.start_background_task(lambda: 42)
+    assert other.get() == 42
