@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (system packages, venv, npm) and run the whole test suite, PostgreSQL included.
 # `--fast`: the fast tier instead (unit, contract and the quick integration tests, ruff and mypy
-# included; no PostgreSQL, Chromium or slow tests): a couple of minutes. Other arguments go to pytest.
+# included; no PostgreSQL, Chromium or slow tests): under two minutes. Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=0
@@ -10,12 +10,31 @@ for a in "$@"; do
   if [ "$a" = --fast ]; then fast=1; else args+=("$a"); fi
 done
 bash scripts/setup.sh
+# Two pytest workers (pytest-xdist; each on its own PostgreSQL database, tests/conftest.py), files kept
+# whole on one worker; HALL_TEST_WORKERS=0 runs everything in this process.
+workers=${HALL_TEST_WORKERS:-2}
+xdist=()
+if [ "$workers" != 0 ]; then xdist=(-n "$workers" --dist loadfile); fi
 if [ "$fast" = 1 ]; then
-  exec .venv/bin/python -m pytest -p no:cacheprovider -m "not slow and not browser and not postgres" \
-    tests/unit tests/contract tests/integration ${args[@]+"${args[@]}"}
+  exec .venv/bin/python -m pytest -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} \
+    -m "not slow and not browser and not postgres" tests/unit tests/contract tests/integration ${args[@]+"${args[@]}"}
 fi
 if [ -z "${HALL_TEST_PG_URL:-}" ] && [ "$(id -u)" = 0 ]; then
   HALL_TEST_PG_URL=$(bash scripts/postgres.sh | tail -1)
   export HALL_TEST_PG_URL
 fi
-exec .venv/bin/python -m pytest -p no:cacheprovider ${args[@]+"${args[@]}"}
+# Everything but the CPU-heavy load tests on the workers, then those alone (marker `serial`): they
+# run many processes each and would only slow the rest down. Both parts always run; a part with
+# nothing selected (pytest's exit code 5) is not a failure unless both are empty.
+set +e
+.venv/bin/python -m pytest -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} -m "not serial" --durations=15 \
+  ${args[@]+"${args[@]}"}
+first=$?
+.venv/bin/python -m pytest -p no:cacheprovider -m serial --durations=10 ${args[@]+"${args[@]}"}
+second=$?
+set -e
+if [ "$first" = 5 ] && [ "$second" = 5 ]; then exit 5; fi
+for rc in "$first" "$second"; do
+  if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then exit "$rc"; fi
+done
+exit 0

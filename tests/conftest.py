@@ -36,6 +36,36 @@ def settings(tmp_path):
     return load_settings(env={}, data_dir=tmp_path, async_mode="threading")
 
 
+def _worker_database(url: str, worker: str) -> str:
+    """The PostgreSQL URL of this xdist worker's own database (made if missing), beside `url`'s.
+
+    Tests reset their database (`reset_postgres`) and count its rows; two workers on one database
+    would see each other's. Each worker works in `<database>_<worker>`, and every server and
+    helper it starts inherits that URL through the environment.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as c:
+            if c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_configure(config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("HALL_TEST_PG_URL")
+    if worker and url and not os.environ.get("HALL_TEST_PG_WORKER"):
+        os.environ["HALL_TEST_PG_URL"] = _worker_database(url, worker)
+        os.environ["HALL_TEST_PG_WORKER"] = worker
+
+
 def _pg_url() -> str | None:
     url = os.environ.get("HALL_TEST_PG_URL")
     if not url:

@@ -15,7 +15,7 @@ from tests.board_support import issue, open_board, shot, wait_for
 from tests.e2e.test_redis_down import Clerk, RedisServer
 from tests.support import LiveServer, launch
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.serial]
 
 
 def _shown(page) -> list[int]:

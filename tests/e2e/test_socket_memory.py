@@ -24,6 +24,8 @@ if __name__ == "__main__":  # a client process (see _Clients)
 
 from tests.support import launch  # noqa: E402
 
+pytestmark = pytest.mark.serial  # CPU-heavy: runs after the parallel part of the suite (scripts/test.sh)
+
 CLIENTS, PROCESSES = 1000, 4
 MAX_KB_PER_CLIENT = 40    # measured ~32 KB (bench_core); ~58 before hall_server/memory.py, ~43 before lazy writers
 MAX_MIB_OVER_IDLE = 30    # after all left; measured +3..6 MiB (~+40 MiB before)

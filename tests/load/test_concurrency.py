@@ -20,7 +20,7 @@ from tests.support import launch
 KIOSKS, TICKETS, WINDOWS = 16, 2000, 9
 
 # Minutes on 2 cores: 8,000+ real HTTP requests and a real database; the limit only stops a hang.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1200)]
 
 
 def _kiosk(server, services, n, issued, errors, seed):

@@ -13,7 +13,7 @@ import pytest
 from tests.login_flood_support import Flood, issue
 from tests.support import launch
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(600)]
 KIOSKS, PER_KIOSK = 2, 25
 
 

@@ -32,6 +32,8 @@ from hall_server import events as ev
 from hall_server.storage import halls, make_engine, read_tx, ticket_events, tickets
 from tests.support import PASSWORD, ROOT, free_port, prepare_database, reset_postgres
 
+pytestmark = pytest.mark.serial  # CPU-heavy: runs after the parallel part of the suite (scripts/test.sh)
+
 try:  # the load tests are moving from tests/e2e to tests/load
     from tests.load.test_concurrency import _counter, _kiosk, _sign_in_all
 except ImportError:
