@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,31 @@ def _pg_url() -> str | None:
             pytest.fail("CI must provide PostgreSQL (HALL_TEST_PG_URL); see scripts/test.sh")
         pytest.skip("no PostgreSQL: set HALL_TEST_PG_URL (scripts/test.sh does)")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _stop_sms_workers_on_shared_databases(monkeypatch):
+    """After each test, the SMS outbox workers its apps started on PostgreSQL stop.
+
+    An app built in this process starts a worker that polls sms_outbox for its halls' rows (the
+    default hall has a log gateway) for as long as the process lives. On the PostgreSQL database
+    that later tests share, such a worker claimed a later test's rows and "sent" them through its
+    own gateway (test_sms_crash lost its messages that way). SQLite databases are the test's own.
+    """
+    from hall_server import sms
+    made: list[weakref.ref] = []
+    init = sms.SmsOutbox.__init__
+
+    def tracking_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    monkeypatch.setattr(sms.SmsOutbox, "__init__", tracking_init)
+    yield
+    for ref in made:
+        outbox = ref()
+        if outbox is not None and outbox.engine.dialect.name != "sqlite":
+            outbox.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
