@@ -78,7 +78,7 @@ class LiveView:
     _etas: dict[int, int | None] = field(default_factory=dict)  # waiting ticket id -> seconds, as asked
     _ids: dict[int, policy.Candidate] | None = None
     _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
-    _ahead: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    _ahead: dict[tuple[str, bool], int] | None = None  # (service, priority?) -> people ahead of a new ticket
     _positions: dict[int, int] | None = None
 
     @property
@@ -115,6 +115,28 @@ class LiveView:
         """People ahead of a waiting ticket; one newer than the view is counted on the view's queue."""
         hit = self.positions.get(ticket.id)
         return hit if hit is not None else estimate.people_ahead(self.snap, ticket.service, ticket.priority, ticket)
+
+    def new_ahead(self, service: str, priority: str | None) -> int:
+        """People ahead of a ticket of `service` issued at the view's moment (`estimate.people_ahead`).
+
+        Counted for every service in one pass the first time it is asked: issuing asks it for
+        each ticket, and a count per service was a walk over the whole queue per issue.
+        """
+        if self._ahead is None:
+            at = (self.snap.at, estimate.NEW_TICKET_ID)
+            counts: dict[tuple[str, bool], int] = defaultdict(int)
+            for t in self.snap.waiting:
+                if t.target_window is not None:
+                    continue
+                earlier = (t.queued_at, t.id) < at
+                if t.priority is not None:
+                    counts[(t.service, False)] += 1  # an ordinary new ticket: every priority one
+                    if earlier:
+                        counts[(t.service, True)] += 1  # a priority new ticket: the earlier priority ones
+                elif earlier:
+                    counts[(t.service, False)] += 1
+            self._ahead = dict(counts)
+        return self._ahead.get((service, priority is not None), 0)
 
     def eta_new(self, service: str, priority: str | None = None) -> int | None:
         """Seconds until a ticket of `service` issued now is called (memoised per view)."""
@@ -156,10 +178,7 @@ class LiveView:
         eta = self.eta_new(service, priority)
         if eta is None or ahead is None:
             return eta
-        key = (service, priority)
-        if key not in self._ahead:
-            self._ahead[key] = estimate.people_ahead(self.snap, service, priority)
-        extra = ahead - self._ahead[key]
+        extra = ahead - self.new_ahead(service, priority)
         if extra <= 0:
             return eta
         windows = sum(1 for w in self.snap.windows if w.state in ("open", "paused") and service in w.services)

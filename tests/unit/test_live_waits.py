@@ -97,3 +97,24 @@ def test_no_staffed_window_means_no_estimate():
     live = LiveWaits(closed)
     assert all(live.ticket(t) is None for t in closed.waiting)
     assert live.new("a") is None
+
+
+def test_the_live_views_people_ahead_of_a_new_ticket_match_the_domain_rule():
+    import random
+    from datetime import timedelta
+
+    from hall_server.application.estimates import LiveView
+    from hall_server.domain.estimate import NEW_TICKET_ID, HallSnapshot, people_ahead
+    from hall_server.domain.policy import Candidate
+    rnd = random.Random(4)
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    waiting = tuple(Candidate(i, rnd.choice("abc"), at - timedelta(seconds=rnd.randint(0, 3000)),
+                              rnd.choice([None, None, None, "elderly"]), rnd.choice([None] * 5 + [2]))
+                    for i in range(1, 400))
+    # one ticket queued at the view's very moment (issued as it was read): earlier only by its id
+    waiting += (Candidate(NEW_TICKET_ID - 1, "a", at, "elderly", None),)
+    snap = HallSnapshot(at=at, windows=(), waiting=waiting, minutes={}, v1_minutes={}, hall_minutes=5.0)
+    view = LiveView("kfs", 1, 0.0, snap, "v3", {}, {}, None)
+    for service in "abcd":
+        for priority in (None, "elderly"):
+            assert view.new_ahead(service, priority) == people_ahead(snap, service, priority), (service, priority)
