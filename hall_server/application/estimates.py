@@ -12,10 +12,10 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import DateTime, bindparam, or_, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 
 from config import HallDef, Settings
@@ -185,6 +185,14 @@ class LiveView:
         return eta + round(extra * self.snap.minutes_of(service) * 60.0 / max(windows, 1))
 
 
+# The waiting tickets (queued_at as the database's naive UTC: `WaitEstimates._waiting` keeps a
+# Candidate per unchanged row) and the tickets at windows.
+_WAITING = select(tickets.c.id, tickets.c.service, type_coerce(tickets.c.queued_at, DateTime), tickets.c.priority,
+                  tickets.c.target_window).where(tickets.c.hall == bindparam("b_hall"),
+                                                 tickets.c.status == Status.WAITING.value)
+_BUSY = select(tickets.c.window, tickets.c.service, tickets.c.status, tickets.c.called_at).where(
+    tickets.c.hall == bindparam("b_hall"), tickets.c.status.in_((Status.CALLED.value, Status.SERVING.value)))
+
 RECENT_TURNAROUNDS = 30  # today's latest turnarounds that move the history's figure
 
 
@@ -227,6 +235,8 @@ class WaitEstimates:
         # per hall: the spreads learned from (history, today's times), kept while both objects are the same
         self._spreads: dict[str, tuple[_History, _RecentTimes, tuple[dict[str, float], float]]] = {}
         self._build_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        # per hall: a waiting row as read -> its Candidate (`_waiting`)
+        self._candidates: dict[str, dict[tuple[Any, ...], policy.Candidate]] = {}
         self._prefixes = sorted({s.prefix for s in settings.catalog.services})
 
     # ----- the live state ------------------------------------------------------------------
@@ -295,12 +305,8 @@ class WaitEstimates:
         now = self.clock()
         recent = self._recent_times(c, hall)
         history = self._history_times(c, hall)
-        rows = c.execute(select(tickets.c.id, tickets.c.service, tickets.c.queued_at, tickets.c.priority,
-                                tickets.c.target_window, tickets.c.status, tickets.c.window,
-                                tickets.c.called_at).where(
-            tickets.c.hall == hall.code,
-            tickets.c.status.in_((Status.WAITING.value, Status.CALLED.value, Status.SERVING.value)))).all()
-        busy = {r.window: r for r in rows if r.status != Status.WAITING.value}
+        busy = {r.window: r for r in c.execute(_BUSY, {"b_hall": hall.code})}
+        waiting = self._waiting(c, hall.code)
         wins = []
         for w in c.execute(select(windows.c.number, windows.c.state, windows.c.services,
                                   windows.c.priority_streak, windows.c.changed_at)
@@ -331,8 +337,7 @@ class WaitEstimates:
             all_recent, sum(s.expected_minutes for s in catalog.services) / len(catalog.services))
         return estimate.HallSnapshot(
             at=now, windows=tuple(wins),
-            waiting=tuple(policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
-                          for r in rows if r.status == Status.WAITING.value),
+            waiting=waiting,
             minutes=minutes, v1_minutes=v1_minutes, hall_minutes=hall_minutes,
             arrivals=recent.arrivals, last_calls=recent.last_calls,
             strategy=hall.queue.strategy, priority_ratio=hall.queue.priority_ratio,
@@ -343,6 +348,23 @@ class WaitEstimates:
             if recent.show_delays else tuple(history.show_delays),
             day_s=(now.astimezone(hall.tz) - datetime.combine(
                 numbering.local_day(now, hall.tz), datetime.min.time(), tzinfo=hall.tz)).total_seconds())
+
+    def _waiting(self, c: Connection, hall: str) -> tuple[policy.Candidate, ...]:
+        """The hall's waiting tickets as the policy sees them, read in the caller's transaction.
+
+        Rows come as plain naive-UTC tuples, and a row unchanged since the hall's last read keeps
+        its Candidate: a rebuild at thousands waiting spent most of its time turning the same rows
+        into the same datetimes and Candidates again.
+        """
+        old = self._candidates.get(hall, {})
+        new: dict[tuple[Any, ...], policy.Candidate] = {}
+        for row in map(tuple, c.execute(_WAITING, {"b_hall": hall}).all()):
+            cand = old.get(row)
+            if cand is None:
+                cand = policy.Candidate(row[0], row[1], row[2].replace(tzinfo=UTC), row[3], row[4])
+            new[row] = cand
+        self._candidates[hall] = new
+        return tuple(new.values())
 
     def _service_spreads(self, hall: HallDef, history: _History,
                          recent: _RecentTimes) -> tuple[dict[str, float], float]:

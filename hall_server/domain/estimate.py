@@ -797,10 +797,21 @@ class CallPlan:
         self.drain: dict[int, float] = {}
         lists: dict[int, tuple[list[policy.Candidate], list[policy.Candidate]]] = {}
         ranks: dict[int, dict[str, int]] = {}
+        # each window's pool (`policy.eligible`) from the queue grouped once: those sent to it and the
+        # unsent ones of its services, without a pass over the whole queue per window
+        by_service: dict[str, list[policy.Candidate]] = {}
+        by_target: dict[int, list[policy.Candidate]] = {}
+        for c in snap.waiting:
+            if c.target_window is None:
+                by_service.setdefault(c.service, []).append(c)
+            else:
+                by_target.setdefault(c.target_window, []).append(c)
         for n, w in self.windows.items():
             profile = _profile(snap, w)
             key = policy.order_key(profile)
-            pool = policy.eligible(profile, snap.waiting)
+            pool = list(by_target.get(n, ()))
+            for code in dict.fromkeys(w.services):
+                pool += by_service.get(code, ())
             lists[n] = (sorted((c for c in pool if c.priority), key=key),
                         sorted((c for c in pool if not c.priority), key=key))
             ranks[n] = {code: i for i, code in enumerate(w.services)}
