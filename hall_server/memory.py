@@ -67,6 +67,10 @@ DROP_TRIM = 50              # connections gone since the last trim that make a b
 MIN_TRIM_INTERVAL_S = 30.0  # at most one trim this often (a slow decline would otherwise trim every few s)
 CHURN_TRIM_S = 600.0        # fewer connections than at the last trim's peak: trim at least this often
 CHECK_S = 2.0               # how often the reclaimer looks at the number of connections
+# trims after a burst, each ~ping_timeout after the last: engineio's service task walks a copy of the
+# socket table taken before the burst and can hold closed sockets past one ping_timeout (bench_core,
+# 5,000 boards gone: +23 and +31 MiB stayed with one follow-up, +3.9 MiB with two)
+FOLLOW_UPS = 2
 RFILE_BUFFER = 1024         # a connection's read buffer (pywsgi: 8 KiB); larger reads bypass it
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
@@ -328,7 +332,7 @@ class Reclaimer:
 
     Connections are counted as open file descriptors: Engine.IO forgets a socket a moment before
     its greenlet (or thread) has let go of the connection's memory, so a trim timed on Engine.IO's
-    count comes too early. A burst gets a second trim once engineio's service task has let go of
+    count comes too early. A burst gets FOLLOW_UPS more trims, once engineio's service task has let go of
     the closed sockets too (it walks a copy of the socket table over ping_timeout, 20 s; engineio's
     own ping greenlets, if in use, hold theirs for ping_interval): the few KB of each socket left
     scattered over the heap meanwhile keep most of its pages from being returned.
@@ -340,6 +344,7 @@ class Reclaimer:
         self.last_trim = time.monotonic() - MIN_TRIM_INTERVAL_S
         self.ping_followup = ping_followup
         self.followup: float | None = None
+        self.followups_left = 0
         self.frozen = False
 
     def due(self, count: int, now: float, hold_s: float = 20.0) -> str | None:
@@ -349,14 +354,15 @@ class Reclaimer:
         drop_ended = count >= self.last_count
         self.last_count = count
         if self.followup is not None and now >= self.followup:
-            # another drop since the last trim: its sockets may still be held, so it gets a follow-up too
-            again = self.peak - count >= DROP_TRIM
-            self.followup = now + hold_s + 2 * CHECK_S if again else None
+            # FOLLOW_UPS trims after a burst, hold_s apart; another drop since the last trim starts over
+            self.followups_left = FOLLOW_UPS if self.peak - count >= DROP_TRIM else self.followups_left - 1
+            self.followup = now + hold_s + 2 * CHECK_S if self.followups_left > 0 else None
             return "after a burst"
         if now - self.last_trim < MIN_TRIM_INTERVAL_S:
             return None
         if self.peak - count >= DROP_TRIM and drop_ended:
             self.followup = now + hold_s + 2 * CHECK_S
+            self.followups_left = FOLLOW_UPS
             return "burst"
         if count < self.peak and now - self.last_trim >= CHURN_TRIM_S:
             return "churn"

@@ -41,8 +41,9 @@ def test_no_trim_while_connections_only_grow_or_drop_a_little():
 def test_trims_are_rate_limited_but_a_slow_churn_is_trimmed_eventually():
     r = _reclaimer()
     ticks = int(CHURN_TRIM_S / CHECK_S) + 2
-    # a burst, then the next burst comes before MIN_TRIM_INTERVAL_S is over
-    counts = [1000, 0, 0] + [1000, 0, 0] + [0] * 20 + [50, 40, 30] + [30] * ticks
+    # a burst, then the next burst comes before MIN_TRIM_INTERVAL_S is over; the slow churn after
+    # the bursts' follow-up trims
+    counts = [1000, 0, 0] + [1000, 0, 0] + [0] * 40 + [50, 40, 30] + [30] * ticks
     trims = _look(r, counts)
     times = [t for t, _ in trims]
     assert all(b - a >= MIN_TRIM_INTERVAL_S or why == "after a burst"
