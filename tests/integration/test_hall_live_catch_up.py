@@ -93,3 +93,37 @@ def test_a_board_gets_its_missed_calls_in_order_before_the_snapshot(tmp_path):
         ["ticket_called", 15, 150, True],    # 14 again in the fetch: not handed on twice
         ["snapshot", 17],
     ]
+
+
+TWICE = r"""
+const fs = require("fs");
+const handlers = {}; const emitted = []; const log = [];
+const socket = {on: (n, f) => { handlers[n] = f; },
+                emit: (n, d, ack) => { emitted.push([n, d]); if (ack) ack({ok: true}); }};
+global.window = {io: () => socket};
+eval(fs.readFileSync(process.argv[2], "utf8"));
+const live = new window.HallLive({hall: "kfs", role: "board",
+  onSnapshot: (s) => log.push(["snapshot", s.seq]),
+  onEvent: (n, d) => log.push([n, d.seq, d.eta ? d.eta.a : null])}).connect();
+handlers.connect();
+handlers.snapshot({seq: 5});
+handlers.queue_changed({seq: 6, eta: {a: 600}});   // a cancel: sent at once from the shared live state
+handlers.queue_changed({seq: 6, eta: {a: 540}});   // the coalesced recomputation: same seq, fresh figures
+handlers.queue_changed({seq: 7, eta: {a: 500}});
+console.log(JSON.stringify({log, joins: emitted.filter((e) => e[0] === "join").length}));
+"""
+
+
+def test_a_queue_changed_sent_again_with_the_same_seq_is_applied_without_a_resync(tmp_path):
+    # the server sends a change no other event announces at once, then refreshed (hall_server/realtime.py)
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = tmp_path / "twice.js"
+    script.write_text(TWICE)
+    out = subprocess.run([node, str(script), str(ROOT / "hall_server/static/hall-live.js")],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    got = json.loads(out)
+    assert got["joins"] == 1
+    assert got["log"] == [["snapshot", 5], ["queue_changed", 6, 600], ["queue_changed", 6, 540],
+                          ["queue_changed", 7, 500]]
