@@ -17,8 +17,8 @@ had joined and left, the server stayed ~200 MiB above idle for good. Where it we
 * glibc's heap keeps what is freed for reuse: after 5,000 boards left, ~150 MiB of the heap was
   free yet resident. A reclaimer (a thread; a greenlet under gevent) watches the number of open
   connections; when DROP_TRIM or more have gone since the last trim and the drop has ended, it
-  runs gc.collect() and malloc_trim(0), and again ~25 s later, once engineio has let go of the
-  closed sockets too; at most once per MIN_TRIM_INTERVAL_S otherwise (a trim of a large heap
+  runs gc.collect() and malloc_trim(0), and FOLLOW_UPS times again ~25 s apart, once engineio has
+  let go of the closed sockets too; at most once per MIN_TRIM_INTERVAL_S otherwise (a trim of a large heap
   blocks the server for ~100-300 ms). Fewer connections than at the last trim: a trim every
   CHURN_TRIM_S.
 * mallopt at startup: at most 2 malloc arenas (in threading mode each thread would otherwise get
@@ -222,6 +222,9 @@ class _PushQueue:
         self._items.clear()
         with contextlib.suppress(Exception):  # already closed
             self._ws.close()
+        # the websocket holds its handler, the handler the socket, the socket this queue: without
+        # this, a closed board would wait for a full gc pass to be freed
+        self._ws = None
 
     def join(self, *_args: Any) -> None:
         """Wait until what was put has been written (the socket's `close(wait=True)`, the handler's end)."""
@@ -274,6 +277,7 @@ def _lazy_writers() -> bool:
                         item = old.get(block=False)
                     except empty:
                         break
+                    old.task_done()  # a close(wait=True) joining the old queue must not wait forever
                     queue.put(item)
                 return queue
         return start(self, target, *args, **kwargs)
@@ -354,8 +358,10 @@ class Reclaimer:
         drop_ended = count >= self.last_count
         self.last_count = count
         if self.followup is not None and now >= self.followup:
-            # FOLLOW_UPS trims after a burst, hold_s apart; another drop since the last trim starts over
-            self.followups_left = FOLLOW_UPS if self.peak - count >= DROP_TRIM else self.followups_left - 1
+            # FOLLOW_UPS trims after a burst, hold_s apart; another burst (a drop that has ended) since
+            # the last trim starts them over; a slow decline does not (the churn rule is for it)
+            again = self.peak - count >= DROP_TRIM and drop_ended
+            self.followups_left = FOLLOW_UPS if again else self.followups_left - 1
             self.followup = now + hold_s + 2 * CHECK_S if self.followups_left > 0 else None
             return "after a burst"
         if now - self.last_trim < MIN_TRIM_INTERVAL_S:

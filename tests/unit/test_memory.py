@@ -150,7 +150,7 @@ def test_engineio_websocket_writers_are_replaced_and_queued_packets_move_over(mo
     import engineio
     import gevent.queue
     monkeypatch.setattr(engineio.Server, "start_background_task", engineio.Server.start_background_task)
-    monkeypatch.delattr(engineio.Server, "_hall_lazy_writers", raising=False)
+    monkeypatch.setattr(engineio.Server, "_hall_lazy_writers", False, raising=False)
     assert memory._lazy_writers()
     server = engineio.Server(async_mode="gevent")
     ws = _FakeWs()
@@ -176,3 +176,20 @@ def test_engineio_websocket_writers_are_replaced_and_queued_packets_move_over(mo
     # any other task is started as before
     other = server.start_background_task(lambda: 42)
     assert other.get() == 42
+
+
+def test_a_slow_decline_after_a_burst_is_not_trimmed_every_follow_up():
+    r = _reclaimer()
+    counts = [0, 1000, 1000, 0, 0] + [5000 - 5 * i for i in range(300)]  # a burst, then 5 leave every look
+    trims = _look(r, counts)
+    follow_ups = [t for t, why in trims if why == "after a burst"]
+    assert len(follow_ups) <= memory.FOLLOW_UPS + 1, trims  # the burst's own, not one per 24 s of decline
+
+
+def test_a_closed_lazy_writer_lets_go_of_its_websocket():
+    ws = _FakeWs()
+    q = memory._PushQueue(ws)
+    q.put(_Pkt("bye"))
+    q.put(None)
+    q.join()
+    assert ws.closed and q._ws is None
