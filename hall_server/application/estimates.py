@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import DateTime, bindparam, or_, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
@@ -185,13 +185,21 @@ class LiveView:
         return eta + round(extra * self.snap.minutes_of(service) * 60.0 / max(windows, 1))
 
 
-# The waiting tickets (queued_at as the database's naive UTC: `WaitEstimates._waiting` keeps a
-# Candidate per unchanged row) and the tickets at windows.
-_WAITING = select(tickets.c.id, tickets.c.service, type_coerce(tickets.c.queued_at, DateTime), tickets.c.priority,
-                  tickets.c.target_window).where(tickets.c.hall == bindparam("b_hall"),
-                                                 tickets.c.status == Status.WAITING.value)
-_BUSY = select(tickets.c.window, tickets.c.service, tickets.c.status, tickets.c.called_at).where(
-    tickets.c.hall == bindparam("b_hall"), tickets.c.status.in_((Status.CALLED.value, Status.SERVING.value)))
+# The waiting tickets and those at windows, in one statement (queued_at as the database's naive UTC:
+# `WaitEstimates._queue` keeps a Candidate per unchanged row).
+_QUEUE = select(tickets.c.id, tickets.c.service, type_coerce(tickets.c.queued_at, DateTime).label("queued_at"),
+                tickets.c.priority, tickets.c.target_window, tickets.c.status, tickets.c.window,
+                type_coerce(tickets.c.called_at, DateTime).label("called_at")).where(
+    tickets.c.hall == bindparam("b_hall"),
+    tickets.c.status.in_((Status.WAITING.value, Status.CALLED.value, Status.SERVING.value)))
+
+class _AtWindow(NamedTuple):
+    """The ticket a window holds, as the snapshot needs it."""
+
+    service: str
+    status: str
+    called_at: datetime | None
+
 
 RECENT_TURNAROUNDS = 30  # today's latest turnarounds that move the history's figure
 
@@ -235,7 +243,7 @@ class WaitEstimates:
         # per hall: the spreads learned from (history, today's times), kept while both objects are the same
         self._spreads: dict[str, tuple[_History, _RecentTimes, tuple[dict[str, float], float]]] = {}
         self._build_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        # per hall: a waiting row as read -> its Candidate (`_waiting`)
+        # per hall: a waiting row as read -> its Candidate (`_queue`)
         self._candidates: dict[str, dict[tuple[Any, ...], policy.Candidate]] = {}
         self._prefixes = sorted({s.prefix for s in settings.catalog.services})
 
@@ -305,8 +313,8 @@ class WaitEstimates:
         now = self.clock()
         recent = self._recent_times(c, hall)
         history = self._history_times(c, hall)
-        busy = {r.window: r for r in c.execute(_BUSY, {"b_hall": hall.code})}
-        waiting = self._waiting(c, hall.code)
+        # one statement (one moment on PostgreSQL too): a ticket called in between two reads would be in neither
+        busy, waiting = self._queue(c, hall.code)
         wins = []
         for w in c.execute(select(windows.c.number, windows.c.state, windows.c.services,
                                   windows.c.priority_streak, windows.c.changed_at)
@@ -349,22 +357,28 @@ class WaitEstimates:
             day_s=(now.astimezone(hall.tz) - datetime.combine(
                 numbering.local_day(now, hall.tz), datetime.min.time(), tzinfo=hall.tz)).total_seconds())
 
-    def _waiting(self, c: Connection, hall: str) -> tuple[policy.Candidate, ...]:
-        """The hall's waiting tickets as the policy sees them, read in the caller's transaction.
+    def _queue(self, c: Connection, hall: str) -> tuple[dict[int, Any], tuple[policy.Candidate, ...]]:
+        """The tickets at the hall's windows (window -> row), and its waiting tickets as the policy sees them.
 
-        Rows come as plain naive-UTC tuples, and a row unchanged since the hall's last read keeps
-        its Candidate: a rebuild at thousands waiting spent most of its time turning the same rows
-        into the same datetimes and Candidates again.
+        Waiting rows come as plain tuples (queued_at naive UTC), and a row unchanged since the
+        hall's last read keeps its Candidate: a rebuild at thousands waiting spent most of its time
+        turning the same rows into the same datetimes and Candidates again.
         """
         old = self._candidates.get(hall, {})
         new: dict[tuple[Any, ...], policy.Candidate] = {}
-        for row in map(tuple, c.execute(_WAITING, {"b_hall": hall}).all()):
+        busy: dict[int, Any] = {}
+        waiting = Status.WAITING.value
+        for row in map(tuple, c.execute(_QUEUE, {"b_hall": hall}).all()):
+            ticket_id, service, queued_at, priority, target, status, window, called_at = row
+            if status != waiting:
+                busy[window] = _AtWindow(service, status, called_at and called_at.replace(tzinfo=UTC))
+                continue
             cand = old.get(row)
             if cand is None:
-                cand = policy.Candidate(row[0], row[1], row[2].replace(tzinfo=UTC), row[3], row[4])
+                cand = policy.Candidate(ticket_id, service, queued_at.replace(tzinfo=UTC), priority, target)
             new[row] = cand
         self._candidates[hall] = new
-        return tuple(new.values())
+        return busy, tuple(new.values())
 
     def _service_spreads(self, hall: HallDef, history: _History,
                          recent: _RecentTimes) -> tuple[dict[str, float], float]:
