@@ -234,9 +234,9 @@ class Broadcaster:
             return
         if not any(e.room == room for e in outcome.emits):
             # No other event announces this seq: it goes out now, with exact counts and the shared
-            # live state's estimates (a moment old at most); the coalesced rebuild below refreshes
-            # them. Rebuilding here held every cancel for the whole queue's estimates (80% of the
-            # server's time at 5,000 waiting, bench_core's queue section).
+            # live state's estimates (rebuilt here only if older than the core's LIVE_STALE_S); the
+            # coalesced rebuild below refreshes them. Rebuilding here held every cancel for the whole
+            # queue's estimates (80% of the server's time at 5,000 waiting, bench_core's queue section).
             self._send_queue(outcome.hall, outcome.seq, fresh=False)
         with self._lock:
             scheduled = outcome.hall in self._pending

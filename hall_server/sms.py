@@ -174,6 +174,7 @@ class SmsOutbox:
         self.lease, self.poll, self.poll_max, self.batch = lease, poll, poll_max, batch
         self._wake = False
         self._stopped = False
+        self._running = False  # the worker's loop is under way
         if start:
             (spawn or (lambda fn: threading.Thread(target=fn, name="sms-outbox", daemon=True).start()))(self._run)
 
@@ -261,6 +262,13 @@ class SmsOutbox:
         # seconds, doubling up to `poll_max` while nothing happens; a row added by this process
         # wakes it at once.
         idle = self.poll
+        self._running = True
+        try:
+            self._loop(idle)
+        finally:
+            self._running = False
+
+    def _loop(self, idle: float) -> None:
         while not self._stopped:
             try:
                 tried = self.run_once()
@@ -280,8 +288,12 @@ class SmsOutbox:
                 waited += 0.1
             idle = self.poll if self._wake else min(idle * 2, self.poll_max)
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
+        """Stop the worker; `wait`: up to so many seconds for a send or poll under way to finish."""
         self._stopped = True
+        deadline = time.monotonic() + wait
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     # ----- for tests and operators ------------------------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -24,12 +24,17 @@ if [ -z "${HALL_TEST_PG_URL:-}" ] && [ "$(id -u)" = 0 ]; then
   export HALL_TEST_PG_URL
 fi
 # Everything but the CPU-heavy load tests on the workers, then those alone (marker `serial`): they
-# run many processes each and would only slow the rest down. Both parts always run; a part with
-# nothing selected (pytest's exit code 5) is not a failure unless both are empty.
+# run many processes each and would only slow the rest down. A part with nothing selected (pytest's
+# exit code 5) is not a failure unless both are empty; failures in the first part still let the
+# second run, an interrupt or a usage error does not. Given `-m`, one run (the selection is yours).
+for a in ${args[@]+"${args[@]}"}; do
+  case "$a" in -m|-m*) exec .venv/bin/python -m pytest -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} "${args[@]}";; esac
+done
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} -m "not serial" --durations=15 \
   ${args[@]+"${args[@]}"}
 first=$?
+if [ "$first" != 0 ] && [ "$first" != 1 ] && [ "$first" != 5 ]; then exit "$first"; fi
 .venv/bin/python -m pytest -p no:cacheprovider -m serial --durations=10 ${args[@]+"${args[@]}"}
 second=$?
 set -e
