@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import logging
 import os
@@ -42,6 +43,11 @@ def _tamed_escpos_import() -> Iterator[None]:
     # It also calls mkdtemp() on import even when the variable is set (an eagerly evaluated
     # default): point the temp folder at our cache for the import, then remove that empty dir.
     before = {p.name for p in ESCPOS_CACHE_DIR.glob("tmp*")}
+    # escpos writes its pickle in place, and a process importing meanwhile reads half of it
+    # (EOFError: several server workers, or a server and a print agent, starting together on a fresh
+    # machine): one import at a time per machine.
+    lock = open(ESCPOS_CACHE_DIR / "import.lock", "a")  # noqa: SIM115 - held until the import is over
+    fcntl.flock(lock, fcntl.LOCK_EX)
     saved_tempdir = tempfile.tempdir
     tempfile.tempdir = str(ESCPOS_CACHE_DIR)
     # And it calls logging.basicConfig(), which would silently disable the application's own
@@ -53,6 +59,8 @@ def _tamed_escpos_import() -> Iterator[None]:
     try:
         yield
     finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
         tempfile.tempdir = saved_tempdir
         if guard:
             root.removeHandler(guard)
