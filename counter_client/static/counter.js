@@ -1376,20 +1376,26 @@
 
     // keep ticks the clerk made but has not recorded yet, and the focus, across repaints
     var list = $("fp-file-docs");
-    var pending = checkedIndexes(list);
-    var sameFile = list.dataset.file === f.number;
-    var focused = list.contains(document.activeElement) ? +document.activeElement.value : null;
-    list.textContent = "";
-    list.dataset.file = f.number;
     var open = ["received", "under_review", "needs_documents", "ready"].indexOf(f.status) >= 0;
-    f.documents.forEach(function (d, i) {
-      var ticked = d.received || (sameFile && pending.indexOf(i) >= 0);
-      list.appendChild(docItem("fp-file-doc", i, S.lang === "en" ? d.en : d.ar, ticked, d.received || !open));
-    });
-    if (focused !== null && sameFile) {
-      var again = list.querySelectorAll("input")[focused];
-      if (again && !again.disabled) again.focus();
-      else (list.querySelector("input:not(:disabled)") || $("fp-reveal")).focus();
+    // nothing changed (a refresh after any change in the hall): the list is left as it is, so a
+    // repaint never lands between a key's down and up on a checkbox (the tick would be lost)
+    var sig = [f.number, S.lang, open].concat(f.documents.map(function (d) { return d.received ? 1 : 0; })).join("|");
+    if (list.dataset.sig !== sig) {
+      var pending = checkedIndexes(list);
+      var sameFile = list.dataset.file === f.number;
+      var focused = list.contains(document.activeElement) ? +document.activeElement.value : null;
+      list.textContent = "";
+      list.dataset.file = f.number;
+      list.dataset.sig = sig;
+      f.documents.forEach(function (d, i) {
+        var ticked = d.received || (sameFile && pending.indexOf(i) >= 0);
+        list.appendChild(docItem("fp-file-doc", i, S.lang === "en" ? d.en : d.ar, ticked, d.received || !open));
+      });
+      if (focused !== null && sameFile) {
+        var again = list.querySelectorAll("input")[focused];
+        if (again && !again.disabled) again.focus();
+        else (list.querySelector("input:not(:disabled)") || $("fp-reveal")).focus();
+      }
     }
     var got = f.documents.filter(function (d) { return d.received; }).length;
     $("fp-docs-count").textContent = "(" + got + "/" + f.documents.length + ")";

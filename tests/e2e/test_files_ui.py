@@ -212,6 +212,14 @@ def test_counter_opens_a_file_from_the_keyboard(browser, server, shots):
         # O again: focus lands on the first document still missing; Space, Enter records it
         page.keyboard.press("o")
         expect(page.locator("#fp-file-doc-2")).to_be_focused()
+        # a change elsewhere in the hall refreshes the page (queue_changed): the list is not rebuilt
+        # under the clerk's keys (a repaint between Space's down and up lost the tick)
+        page.locator("#fp-file-doc-2").evaluate("b => { b.dataset.seen = '1'; }")
+        with page.expect_response(lambda r: r.url.endswith("/windows/1") and r.request.method == "GET"):
+            extra = issue(server, "building_permit")  # window 1, the page's, serves permits
+        expect(page.locator("#fp-file-doc-2")).to_have_attribute("data-seen", "1")
+        expect(page.locator("#fp-file-doc-2")).to_be_focused()
+        assert server.api("POST", f"/tickets/{extra['token']}/cancel").status_code == 200  # the module's server
         page.keyboard.press("Space")
         page.keyboard.press("Enter")
         expect(page.locator("#fp-docs-count")).to_have_text("(3/5)")
