@@ -235,7 +235,7 @@ class _PushQueue:
             self._done.wait()
 
     def task_done(self) -> None:
-        pass
+        """Nothing to count: `join` waits on the writer itself (engineio's poll calls this per packet)."""
 
     def qsize(self) -> int:
         return len(self._items)

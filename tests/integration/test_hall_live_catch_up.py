@@ -64,15 +64,20 @@ const tick = () => new Promise((r) => setTimeout(r, 10));
 """
 
 
-def test_a_board_gets_its_missed_calls_in_order_before_the_snapshot(tmp_path):
+def _run(tmp_path, script: str) -> dict:
+    """The script under node, with the real hall-live.js; what it printed (JSON)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    script = tmp_path / "run.js"
-    script.write_text(SCRIPT)
-    out = subprocess.run([node, str(script), str(ROOT / "hall_server/static/hall-live.js")],
+    path = tmp_path / "run.js"
+    path.write_text(script)
+    out = subprocess.run([node, str(path), str(ROOT / "hall_server/static/hall-live.js")],
                          capture_output=True, text=True, timeout=60, check=True).stdout
-    got = json.loads(out)
+    return json.loads(out)
+
+
+def test_a_board_gets_its_missed_calls_in_order_before_the_snapshot(tmp_path):
+    got = _run(tmp_path, SCRIPT)
     assert got["fetched"] == ["/api/v1/halls/kfs/calls?since_seq=6", "/api/v1/halls/kfs/calls?since_seq=10",
                               "/api/v1/halls/kfs/calls?since_seq=12", "/api/v1/halls/kfs/calls?since_seq=14"]
     assert got["joins"] == 6
@@ -116,14 +121,7 @@ console.log(JSON.stringify({log, joins: emitted.filter((e) => e[0] === "join").l
 
 def test_a_queue_changed_sent_again_with_the_same_seq_is_applied_without_a_resync(tmp_path):
     # the server sends a change no other event announces at once, then refreshed (hall_server/realtime.py)
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    script = tmp_path / "twice.js"
-    script.write_text(TWICE)
-    out = subprocess.run([node, str(script), str(ROOT / "hall_server/static/hall-live.js")],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
-    got = json.loads(out)
+    got = _run(tmp_path, TWICE)
     assert got["joins"] == 1
     assert got["log"] == [["snapshot", 5], ["queue_changed", 6, 600], ["queue_changed", 6, 540],
                           ["queue_changed", 7, 500]]
