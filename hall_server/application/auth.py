@@ -26,7 +26,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from hall_server.application import Actor, Forbidden, audit, utc_now
 from hall_server.application.limits import LOGIN_ADDR, LOGIN_USER, Limiter, TooManyAttempts
 from hall_server.domain.errors import DomainError, InvalidInput
-from hall_server.storage import api_tokens, is_postgres, read_tx, users, write_tx
+from hall_server.storage import api_tokens, is_postgres, read_one, read_tx, users, write_tx
 
 STAFF_ROLES = ("clerk", "supervisor", "admin", "back_office")
 DEVICE_ROLES = ("kiosk", "board", "announcer", "printer")
@@ -246,7 +246,7 @@ class Auth:
         if not token or len(token) > 200:
             return None
         h = _hash(token)
-        with read_tx(self.engine) as c:
+        with read_one(self.engine) as c:
             row = c.execute(_RESOLVE, {"b_hash": h}).first()
         now = self.clock()
         if row is None or row.revoked or (row.expires_at and row.expires_at < now):

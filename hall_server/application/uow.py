@@ -5,25 +5,31 @@ locks and guarded updates that return the new row (RETURNING: no second read). O
 the transaction commits first, then the outcome goes to the bus; on an error nothing is kept and
 nothing is published.
 
-Under gevent on SQLite (`hall-server run`), the commit's fsync (synchronous=FULL: the WAL is
-synced before COMMIT returns, 1.5 to 8 ms on this disk) runs on the hub's thread pool instead of
-blocking the event loop: the greenlet that commits waits for it, as before (nothing is answered
-or published before the transaction is durable), while the other requests' parsing, token
-lookups and reads go on. The process's writers queue on a cooperative lock instead of SQLite's
-busy handler (which would sleep inside the event loop while the lock holder's commit is on its
-thread). Elsewhere (threading mode, PostgreSQL, tools) the commit is the plain one;
-HALL_COMMIT_OFF_LOOP=0 keeps it inline under gevent too (to compare).
+Under gevent on SQLite (`hall-server run`), the process's writers queue on a cooperative lock
+instead of SQLite's busy handler (which would sleep inside the event loop), and the commit's fsync
+(synchronous=FULL: the WAL is synced before COMMIT returns) runs where it costs least, as the disk
+allows (`CommitPace`): on a disk that syncs fast, on the loop itself; on a slow one (an SD card, a
+busy disk: 1.5 to 8 ms measured), on the hub's thread pool, so that the other requests' parsing,
+token lookups and reads go on meanwhile. Either way the greenlet that commits waits for it (nothing
+is answered or published before the transaction is durable). The hand-off to a thread is not free:
+the thread needs the GIL back after the fsync, and the loop, busy with other requests, keeps it up
+to the interpreter's switch interval while the writers' lock is held; on this machine's fast disk
+that cut call-next with 9 windows from 234 to 164 calls/s (bench_core, HALL_COMMIT_OFF_LOOP=0 vs 1).
+Elsewhere (threading mode, PostgreSQL, tools) the commit is the plain one. HALL_COMMIT_OFF_LOOP:
+"auto" (default), "1" always on the thread pool, "0" always inline (to compare).
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 import weakref
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
@@ -34,8 +40,7 @@ from hall_server.application import audit
 from hall_server.application.common import Actor, NotFound, Outcome
 from hall_server.domain import numbering
 from hall_server.domain.errors import InvalidInput, InvalidTransition
-from hall_server.domain.tickets import ACTIVE
-from hall_server.storage import counters, halls, ticket_events, tickets, windows, write_tx
+from hall_server.storage import ACTIVE_SQL, counters, halls, ticket_events, tickets, windows, write_tx
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
@@ -46,7 +51,7 @@ _NEXT_SEQ = update(halls).where(halls.c.code == bindparam("b_hall")).values(seq=
     .returning(halls.c.seq)
 _INSERT_EVENT = insert(ticket_events).returning(ticket_events.c.id)
 _ACTIVE_AT = select(tickets).where(tickets.c.hall == bindparam("b_hall"), tickets.c.window == bindparam("b_window"),
-                                   tickets.c.status.in_([s.value for s in ACTIVE]))
+                                   text(ACTIVE_SQL))
 _WINDOW = select(windows).where(windows.c.hall == bindparam("b_hall"), windows.c.number == bindparam("b_number"))
 _WINDOW_LOCKED = _WINDOW.with_for_update()
 _UPDATE_TICKET = update(tickets).where(tickets.c.id == bindparam("b_id"), tickets.c.status == bindparam("b_expect")) \
@@ -55,14 +60,14 @@ _ALLOCATE: dict[bool, Any] = {}
 
 
 # ----- the commit off the event loop (gevent + SQLite) ------------------------------------------------
+log = logging.getLogger(__name__)
 WRITER_WAIT_S = 30.0  # as SQLite's busy timeout: past it the writer goes on and SQLite decides
 _WRITERS: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
 
 
 def _gevent_hub() -> Any:
-    """The gevent hub when this process serves under gevent (monkey-patched), else None.
-    HALL_COMMIT_OFF_LOOP=0 keeps the commit inline (to compare)."""
-    if "gevent" not in sys.modules or os.environ.get("HALL_COMMIT_OFF_LOOP", "1") == "0":
+    """The gevent hub when this process serves under gevent (monkey-patched), else None."""
+    if "gevent" not in sys.modules:
         return None
     from gevent import monkey
     if not monkey.is_module_patched("socket"):
@@ -71,14 +76,61 @@ def _gevent_hub() -> Any:
     return gevent.get_hub()
 
 
+class CommitPace:
+    """Where the next commit runs: inline (on the loop) while the disk syncs fast, else on a thread.
+
+    Inline commits are timed; their moving average (weight AVG_WEIGHT) above OFF_ABOVE_S sends the
+    commits to the thread pool, where they cannot be timed without the GIL's hand-off in the figure,
+    so every PROBE_EVERY-th of them runs inline as a probe; once the average of the probes is below
+    INLINE_BELOW_S, commits run inline again. `mode`: "auto", or "1"/"0" to force one way.
+    """
+
+    OFF_ABOVE_S = 0.002  # fsync slower than this on average: the loop would stall, use the thread pool
+    INLINE_BELOW_S = 0.001  # ... back inline below this (the gap keeps it from flapping)
+    AVG_WEIGHT = 0.2
+    PROBE_EVERY = 50
+
+    def __init__(self, mode: str = "auto") -> None:
+        self.mode = mode if mode in ("0", "1") else "auto"
+        self.off_loop = self.mode == "1"
+        self.sync_s = 0.0  # moving average of the timed (inline) commits
+        self._since_probe = 0
+
+    def inline_next(self) -> bool:
+        """Whether the next commit runs on the loop (and is timed: call `observed` with its duration)."""
+        if self.mode != "auto":
+            return self.mode == "0"
+        if not self.off_loop:
+            return True
+        self._since_probe += 1
+        if self._since_probe >= self.PROBE_EVERY:
+            self._since_probe = 0
+            return True
+        return False
+
+    def observed(self, seconds: float) -> None:
+        """An inline commit took `seconds`."""
+        self.sync_s += self.AVG_WEIGHT * (seconds - self.sync_s)
+        if self.mode != "auto":
+            return
+        if not self.off_loop and self.sync_s > self.OFF_ABOVE_S:
+            self.off_loop = True
+            self._since_probe = 0
+            log.info("commits go to the thread pool: the disk syncs in %.1f ms on average", self.sync_s * 1000)
+        elif self.off_loop and self.sync_s < self.INLINE_BELOW_S:
+            self.off_loop = False
+            log.info("commits run inline again: the disk syncs in %.1f ms on average", self.sync_s * 1000)
+
+
 class _OffLoop:
-    """Per SQLite engine under gevent: the cooperative writers' lock and the commit on a thread."""
+    """Per SQLite engine under gevent: the cooperative writers' lock, and the commit where `pace` says."""
 
     def __init__(self, hub: Any) -> None:
         from gevent import monkey
         from gevent.lock import Semaphore
         self.hub = hub
         self.writers = Semaphore(1)
+        self.pace = CommitPace(os.environ.get("HALL_COMMIT_OFF_LOOP", "auto"))
         self._thread_id = monkey.get_original("threading", "get_ident")
 
     @staticmethod
@@ -95,7 +147,7 @@ class _OffLoop:
         return got if got._thread_id() == got.hub.thread_ident else None
 
     def commit(self, c: Connection) -> None:
-        """COMMIT on the hub's thread pool; the calling greenlet waits for it (the loop does not).
+        """COMMIT inline and timed, or on the hub's thread pool (the calling greenlet waits, the loop does not).
 
         The transaction is then over in SQLite; SQLAlchemy's own commit that follows finds nothing
         left to commit (sqlite3's commit() does nothing outside a transaction) and only ends its
@@ -103,7 +155,12 @@ class _OffLoop:
         """
         dbapi_conn = c.connection.dbapi_connection
         try:
-            self.hub.threadpool.apply(dbapi_conn.commit)  # type: ignore[union-attr]
+            if self.pace.inline_next():
+                t0 = time.perf_counter()
+                dbapi_conn.commit()  # type: ignore[union-attr]
+                self.pace.observed(time.perf_counter() - t0)
+            else:
+                self.hub.threadpool.apply(dbapi_conn.commit)  # type: ignore[union-attr]
         except Exception as err:
             dbapi = c.dialect.loaded_dbapi
             if isinstance(err, dbapi.Error):

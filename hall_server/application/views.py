@@ -106,8 +106,9 @@ def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
     return list(out.values())
 
 
+# one equality per state, not IN: an IN list is expanded into the SQL on every execution (runs per issue)
 _OPEN_WINDOWS = select(windows.c.services).where(windows.c.hall == bindparam("b_hall"),
-                                                windows.c.state.in_(TAKES_TICKETS))
+                                                or_(*(windows.c.state == s for s in TAKES_TICKETS)))
 
 
 def open_windows(c: Connection, hall: str) -> dict[str, int]:

@@ -339,3 +339,26 @@ def test_json_columns_keep_arabic_and_order(db):
         assert c.execute(select(windows.c.services)).scalar_one() == services
         row = c.execute(select(users.c.windows, users.c.departments, users.c.full_name)).one()
     assert (row.windows, row.departments, row.full_name) == (None, ["buildings"], "أمل")
+
+
+def test_the_active_states_sql_is_the_domains_and_reads_the_one_active_index(db):
+    """uow.active_at reads a window's ticket with storage.ACTIVE_SQL: the same states as the domain,
+    and (SQLite) through the partial unique index, whose condition SQLite matches only by its text."""
+    import re
+
+    from hall_server.application.uow import _ACTIVE_AT
+    from hall_server.domain.tickets import ACTIVE
+    from hall_server.storage import ACTIVE_SQL
+    assert set(re.findall(r"'([a-z_]+)'", ACTIVE_SQL)) == {s.value for s in ACTIVE}
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(1, status="called", window=1)))
+        c.execute(insert(tickets).values(**ticket(2, status="waiting", window=1)))
+        c.execute(insert(tickets).values(**ticket(3, status="serving", window=2)))
+        c.execute(insert(tickets).values(**ticket(4, status="done", window=3)))
+        held = {w: c.execute(_ACTIVE_AT, {"b_hall": "kfs", "b_window": w}).first() for w in (1, 2, 3, 4)}
+    assert [held[w] and held[w].number for w in (1, 2, 3, 4)] == ["A-001", "A-003", None, None]
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.connect() as c:
+            sql = str(_ACTIVE_AT.compile(db.engine))
+            plan = " ".join(str(r) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, ("kfs", 1)).all())
+        assert "ix_tickets_one_active_per_window" in plan
