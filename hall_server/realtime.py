@@ -234,10 +234,10 @@ class Broadcaster:
             return
         if not any(e.room == room for e in outcome.emits):
             # No other event announces this seq: it goes out now, with exact counts and the shared
-            # live state's estimates (rebuilt here only if older than the core's LIVE_STALE_S); the
-            # coalesced rebuild below refreshes them. Rebuilding here held every cancel for the whole
-            # queue's estimates (80% of the server's time at 5,000 waiting, bench_core's queue section).
-            self._send_queue(outcome.hall, outcome.seq, fresh=False)
+            # live state's estimates as they are (rebuilt here only past DRIFT_S); the coalesced
+            # rebuild below refreshes them. Rebuilding here held every cancel for the whole queue's
+            # estimates (80% of the server's time at 5,000 waiting, bench_core's queue section).
+            self._send_queue(outcome.hall, outcome.seq, fresh=False, any_age=True)
         with self._lock:
             scheduled = outcome.hall in self._pending
             self._pending[outcome.hall] = max(outcome.seq, self._pending.get(outcome.hall, 0))
@@ -263,10 +263,11 @@ class Broadcaster:
                 if not scheduled:
                     self.sio.start_background_task(self._flush_later, hall, self.RETRY_S)
 
-    def _send_queue(self, hall: str, seq: int, resync: bool = False, fresh: bool = True) -> None:
+    def _send_queue(self, hall: str, seq: int, resync: bool = False, fresh: bool = True,
+                    any_age: bool = False) -> None:
         # fresh: the one rebuild of the hall's live state for this change (or this burst of changes);
         # every request, phone and join reads it until the next.
-        state = self.app.queue_state(hall, seq, fresh=fresh)
+        state = self.app.queue_state(hall, seq, fresh=fresh, any_age=any_age)
         state["seq"] = seq  # the newest change this state includes
         if resync:  # changes of another process came before it, unseen here: clients resync on it
             state = {**state, "resync": True}

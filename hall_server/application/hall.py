@@ -182,9 +182,10 @@ class HallApp:
         """The catalog with live counts and estimates."""
         return self.views.services_overview(hall_code)
 
-    def queue_state(self, hall_code: str, seq: int | None = None, fresh: bool = False) -> dict[str, Any]:
+    def queue_state(self, hall_code: str, seq: int | None = None, fresh: bool = False,
+                    any_age: bool = False) -> dict[str, Any]:
         """Waiting counts and new-ticket estimates per service (the queue_changed body)."""
-        return self.views.queue_state(hall_code, seq, fresh)
+        return self.views.queue_state(hall_code, seq, fresh, any_age)
 
     def board(self, hall_code: str, last_calls: int = 12) -> dict[str, Any]:
         """What a display board shows now."""

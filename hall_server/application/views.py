@@ -5,6 +5,7 @@ board is cached per `seq`, so a thousand boards reconnecting after a restart cos
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -217,14 +218,17 @@ class Views:
             })
         return out
 
-    def queue_state(self, hall_code: str, seq: int | None = None, fresh: bool = False) -> dict[str, Any]:
+    def queue_state(self, hall_code: str, seq: int | None = None, fresh: bool = False,
+                    any_age: bool = False) -> dict[str, Any]:
         """Waiting counts and the estimate for a new ticket, per service (the queue_changed body).
 
         `fresh`: rebuild the live state now (the broadcaster, once per change or burst). Otherwise
-        the counts are read exactly and the estimates come from the shared live state.
+        the counts are read exactly and the estimates come from the shared live state; `any_age`:
+        as it is, however old (within DRIFT_S app seconds), for the broadcaster's immediate push
+        whose fresh rebuild follows (a cancel after a quiet spell rebuilt every estimate in its request).
         """
         hall = self.core.hall(hall_code)
-        view = self.core.estimates.view(hall, seq, max_stale=0.0 if fresh else None)
+        view = self.core.estimates.view(hall, seq, max_stale=0.0 if fresh else math.inf if any_age else None)
         seq_now, waiting, open_counts = (view.seq, view.waiting, view.open) if fresh else self._counts(hall)
         return {"hall": hall.code, "seq": seq_now, "waiting": dict(waiting),
                 "eta": {s.code: view.eta_new(s.code) for s in self.core.settings.catalog.services},

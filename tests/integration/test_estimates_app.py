@@ -109,3 +109,32 @@ def test_back_to_back_tickets_are_not_all_told_now_when_the_live_state_lags(app,
     last = app.issue_ticket("kfs", SERVICE)[0]
     view = app.ticket_by_token(last["token"])
     assert view["position"] == 6 and view["eta_seconds"] >= etas[-1]
+
+
+def test_a_cancel_after_a_quiet_spell_does_not_rebuild_the_estimates_in_its_request(tmp_path, clock, monkeypatch):
+    """The cancel's own queue_changed goes out at once with the shared live state as it is; the
+    broadcaster's coalesced rebuild (another thread) refreshes it. Before, a cancel that came more than
+    LIVE_STALE_S after the last rebuild recomputed every estimate of the hall inside its request."""
+    import threading
+    import time
+
+    from hall_server.bootstrap import LIVE_STALE_S
+    from tests.integration.test_request_files import make_client
+    client = make_client(tmp_path, clock)
+    assert client.post("/api/v1/halls/kfs/windows/1/sign-in", headers=client.login("clerk1")).status_code == 200
+    tokens = [client.post("/api/v1/halls/kfs/tickets", json={"service": "building_permit"},
+                          headers=client.kiosk).json["token"] for _ in range(3)]
+    estimates = client.app_.extensions["hall_runtime"].hall.core.estimates
+    built_on: list[int] = []
+    real_build = estimates._build
+
+    def counting_build(*args, **kwargs):
+        built_on.append(threading.get_ident())
+        return real_build(*args, **kwargs)
+    monkeypatch.setattr(estimates, "_build", counting_build)
+    time.sleep(LIVE_STALE_S + 0.5)  # quiet: the coalesced rebuild is done and the live state is now "old"
+    here = threading.get_ident()
+    built_on.clear()
+    r = client.post(f"/api/v1/tickets/{tokens[1]}/cancel")
+    assert r.status_code == 200 and r.json["status"] == "cancelled"
+    assert here not in built_on  # not in the request (the coalesced one runs on the broadcaster's thread)
