@@ -864,6 +864,25 @@ class CallPlan:
                 return at, i
         return self.drain.get(window, 0.0), len(pops)
 
+    def new_priority_slot(self, window: int) -> tuple[float, int]:
+        """When `window` would call a priority ticket issued now, and its calls before it (longest wait).
+
+        It is the newest of the priority list, so until a window takes it the plan is the same with
+        it or without it: the window takes it at its first call of an ordinary ticket made while its
+        streak allowed another priority one (it had none left then), or once it has nothing left.
+        Under strict order a priority ticket ranks by its service, not last: plan it with the queue.
+        """
+        streak = self.windows[window].priority_streak
+        pops = self.pops[window]
+        for i, (at, rank) in enumerate(pops):
+            if rank is None:
+                streak += 1
+            elif streak < self.snap.priority_ratio:
+                return at, i
+            else:
+                streak = 0
+        return self.drain.get(window, 0.0), len(pops)
+
     def cycles(self, window: int, k: int, at: float) -> list[float]:
         """The window times of the `k` tickets `window` calls before a ticket it calls at `at`."""
         times = [t for t, _ in self.pops[window][:k]] + [at]
@@ -998,8 +1017,14 @@ class LiveWaits:
         group = [w for w in self.active if service in w.services]
         if not group:
             return None
-        if priority is not None:  # where a priority lands depends on every window's streak: plan it
-            return wait_v3(self.snap, service, priority, near_quantile=self.near_quantile)
+        if priority is not None:
+            if self.snap.strategy == policy.STRICT_ORDER:  # it ranks by its service: plan it with the queue
+                return wait_v3(self.snap, service, priority, near_quantile=self.near_quantile)
+            # the first window whose plan leaves room for one more priority ticket (ties: the lower
+            # number, as the plan's own heap); a whole new plan per priority ticket held its request
+            # for every waiting ticket's ranking (about 40 ms at 5,000 waiting)
+            at, n, k = min((at, w.number, k) for w in group for at, k in (self.plan.new_priority_slot(w.number),))
+            return self._finish(group, at, policy.Candidate(NEW_TICKET_ID, service, self.snap.at, priority), (n, k))
         me = policy.Candidate(NEW_TICKET_ID, service, self.snap.at, None)
         at, k, n = min((*self.plan.new_slot(w.number, service), w.number) for w in group)
         return self._finish(group, at, me, (n, k))

@@ -91,6 +91,21 @@ def test_every_waiting_ticket_and_priority_newcomers_match_v3(seed):
         assert live.new(service, "elderly") == wait_v3(snap, service, "elderly"), service
 
 
+@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("case", CASES, ids=["longest", "priorities", "strict", "strict+priorities"])
+def test_a_new_priority_ticket_read_off_the_plan_matches_planning_it_with_the_queue(seed, case):
+    """`LiveWaits.new` for a priority ticket reads its slot off the plan (`CallPlan.new_priority_slot`)
+    instead of planning the whole queue again with it; on random halls (streaks, ratios from 1 to 4,
+    small and large queues, busy, paused and closed windows) both give every service the same figure."""
+    rng = random.Random(seed)
+    snap = random_hall(seed, n=rng.choice((0, 3, 20, 120)), **case)
+    snap = replace(snap, priority_ratio=rng.randint(1, 4))
+    live = LiveWaits(snap)
+    for service in SERVICES:
+        for prio in ("elderly", "disabled"):
+            assert live.new(service, prio) == wait_v3(snap, service, prio), (service, prio)
+
+
 def test_no_staffed_window_means_no_estimate():
     snap = random_hall(1)
     closed = replace(snap, windows=tuple(WindowNow(w.number, "closed", w.services) for w in snap.windows))
