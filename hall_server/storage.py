@@ -375,8 +375,15 @@ def read_one(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_tx(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction with a consistent view."""
+    """A read-only transaction with a consistent view: every statement sees the same committed state.
+
+    SQLite's read transaction is one snapshot already; PostgreSQL's default READ COMMITTED gives each
+    statement the latest commit, so a view read in several queries could mix two states: there the
+    transaction is REPEATABLE READ (one snapshot, taken at its first query) and READ ONLY.
+    """
     with engine.connect() as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield conn
 
 
