@@ -234,7 +234,7 @@ class Broadcaster:
             return
         if not any(e.room == room for e in outcome.emits):
             # No other event announces this seq: it goes out now, with exact counts and the shared
-            # live state's estimates as they are (rebuilt here only past DRIFT_S); the coalesced
+            # live state's estimates as they are, however old; the coalesced
             # rebuild below refreshes them. Rebuilding here held every cancel for the whole queue's
             # estimates (80% of the server's time at 5,000 waiting, bench_core's queue section).
             self._send_queue(outcome.hall, outcome.seq, fresh=False, any_age=True)

@@ -321,8 +321,8 @@ class SmsOutbox:
 class SmsNotifier:
     """Decides what to send on call, near one's turn, and on file changes; writes outbox rows.
 
-    A call's or a file's message, and after a call the near-turn messages with their marks, are
-    written in the change's own transaction (`in_transaction`, run before its commit).
+    A call's or a file's message is written in the change's own transaction (`in_transaction`, run
+    before its commit); the near-turn messages in the transaction that marks the tickets told.
     """
 
     def __init__(self, app: HallApp, outbox: SmsOutbox) -> None:
@@ -358,16 +358,15 @@ class SmsNotifier:
             outcome.after[i] = (job + "_queued", payload)  # written: not again after the commit
 
     def in_transaction(self, c: Connection, outcome: Outcome) -> None:
-        """Before the change commits, in its transaction: its messages (a call's, a file's), and after
-        a call, for a hall with a gateway, the near-turn messages (`calling.near_turn`): the call, the
-        marks and the outbox rows commit together. A hall without a gateway reads nothing more."""
+        """Before the change commits: its messages (a call's, a file's), in its transaction."""
         self._messages(c, outcome)
+
+    def __call__(self, outcome: Outcome) -> None:
+        self._messages(None, outcome)  # a change made outside a unit of work: its own transaction
+        # the near-turn scan is a write: only for a hall that has a gateway to send through
         if outcome.hall and self.outbox.sends(outcome.hall) \
                 and any(e.event == ev.TICKET_CALLED for e in outcome.emits):
             hall = outcome.hall
             ahead_max = int(self.app.hall(hall).sms.get("near_ahead", 3))
-            calling.near_turn(c, hall, ahead_max, on_near=lambda c, t: self._add(
+            calling.take_near_turn(self.app.core, hall, ahead_max, on_near=lambda c, t: self._add(
                 c, hall, t["phone"], "near", number=t["number"], ahead=t["ahead"]))
-
-    def __call__(self, outcome: Outcome) -> None:
-        self._messages(None, outcome)  # a change made outside a unit of work: its own transaction

@@ -253,41 +253,43 @@ def move_waiting(cmd: MoveWaiting, core: Core, views: Views) -> dict[str, Any]:
     return result
 
 
-def take_near_turn(core: Core, hall_code: str, ahead_max: int,
-                   on_near: Callable[[Connection, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """`near_turn` in a transaction of its own (a tool, a test); the SMS notifier runs it in the call's."""
-    from hall_server.storage import write_tx
-    with write_tx(core.engine) as c:
-        return near_turn(c, core.hall(hall_code).code, ahead_max, on_near)
-
-
 _PHONES_WAITING = select(tickets.c.id, tickets.c.service, tickets.c.priority, tickets.c.queued_at, tickets.c.phone,
                          tickets.c.number).where(
     tickets.c.hall == bindparam("b_hall"), tickets.c.status == Status.WAITING.value, tickets.c.phone.is_not(None),
-    tickets.c.near_notified.is_(False)).order_by(tickets.c.id).with_for_update(skip_locked=True)
-_MARK_NEAR = update(tickets).where(tickets.c.id == bindparam("b_id"), tickets.c.near_notified.is_(False)) \
-    .values(near_notified=True)
+    tickets.c.near_notified.is_(False))
+# guarded: not told yet, and still waiting (the read before may be a moment old)
+_MARK_NEAR = update(tickets).where(tickets.c.id == bindparam("b_id"), tickets.c.near_notified.is_(False),
+                                   tickets.c.status == Status.WAITING.value).values(near_notified=True)
 
 
-def near_turn(c: Connection, hall: str, ahead_max: int,
-              on_near: Callable[[Connection, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def take_near_turn(core: Core, hall_code: str, ahead_max: int,
+                   on_near: Callable[[Connection, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Waiting tickets with a phone whose turn is near and who were not told yet; marks them told.
 
-    Runs in the caller's write transaction: the SMS notifier's, in the call's own transaction for
-    halls with a gateway, so the call, the marks and their outbox rows commit together or not at all.
-    One read of an index of phone tickets (nothing more when none waits); each mark is guarded, so
-    with several processes each message still goes out once. On PostgreSQL the read skips tickets
-    another transaction holds (the call's transaction already holds the hall's seq and audit rows; a
-    cancel holding such a ticket waits for those: waiting here would deadlock); the next call looks
-    at them again. `on_near(c, ticket)` writes the message.
+    Run by the SMS effect handler after a call, only for halls with a gateway, outside the call's
+    transaction: it takes no lock while the call holds the hall (on PostgreSQL a lock on waiting
+    tickets hid them from the other windows' call-next, and waiting for one deadlocked with a
+    cancel). A single read finds the phone tickets (an index of them; nothing more when there are
+    none), a read counts who is ahead of each, and only when some are due does a write mark them,
+    guarded so that with several processes each message still goes out once. `on_near(c, ticket)`
+    runs in the marking transaction (the SMS outbox row is written with the mark, or neither is).
     """
+    from hall_server.storage import read_one, read_tx, write_tx
+    hall = core.hall(hall_code)
+    with read_one(core.engine) as c:
+        rows = c.execute(_PHONES_WAITING, {"b_hall": hall.code}).all()
+    if not rows:
+        return []
+    with read_tx(core.engine) as c:
+        due = [(r, ahead) for r in rows
+               if (ahead := people_ahead(c, hall.code, r.service, r.priority, r.queued_at, r.id)) <= ahead_max]
+    if not due:
+        return []
     near = []
-    for r in c.execute(_PHONES_WAITING, {"b_hall": hall}).all():
-        ahead = people_ahead(c, hall, r.service, r.priority, r.queued_at, r.id)
-        if ahead > ahead_max:
-            continue
-        if c.execute(_MARK_NEAR, {"b_id": r.id}).rowcount == 1:
-            near.append({"phone": r.phone, "number": r.number, "ahead": ahead})
-            if on_near is not None:
-                on_near(c, near[-1])
+    with write_tx(core.engine) as c:
+        for r, ahead in due:
+            if c.execute(_MARK_NEAR, {"b_id": r.id}).rowcount == 1:
+                near.append({"phone": r.phone, "number": r.number, "ahead": ahead})
+                if on_near is not None:
+                    on_near(c, near[-1])
     return near

@@ -8,6 +8,7 @@ share it; a request never ranks the queue itself.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import defaultdict
@@ -252,9 +253,9 @@ class WaitEstimates:
         """The hall's live state at `seq` or later (None: the latest known).
 
         A view older than `max_stale` real seconds (default: the core's setting) or DRIFT_S app
-        seconds is rebuilt; within that a reader may get the state of a moment ago, which under a
-        rush is what makes one computation serve many requests. One build at a time per hall:
-        readers that wait for it take its result.
+        seconds is rebuilt (max_stale=math.inf: any view there is, however old); within that a
+        reader may get the state of a moment ago, which under a rush is what makes one computation
+        serve many requests. One build at a time per hall: readers that wait for it take its result.
         """
         stale = self.stale_s if max_stale is None else max_stale
         cur = self._views.get(hall.code)
@@ -274,6 +275,8 @@ class WaitEstimates:
     def _usable(self, cur: LiveView | None, seq: int | None, stale: float) -> bool:
         if cur is None or cur.estimator != self.estimator:
             return False
+        if stale == math.inf:  # any age (the broadcaster's immediate push: its fresh rebuild follows)
+            return True
         if (self.clock() - cur.snap.at).total_seconds() > DRIFT_S:
             return False
         if seq is not None and cur.seq >= seq:

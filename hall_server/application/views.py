@@ -224,8 +224,8 @@ class Views:
 
         `fresh`: rebuild the live state now (the broadcaster, once per change or burst). Otherwise
         the counts are read exactly and the estimates come from the shared live state; `any_age`:
-        as it is, however old (within DRIFT_S app seconds), for the broadcaster's immediate push
-        whose fresh rebuild follows (a cancel after a quiet spell rebuilt every estimate in its request).
+        as it is, however old, for the broadcaster's immediate push whose fresh rebuild follows (a
+        cancel after a quiet spell rebuilt every estimate of the hall in its request).
         """
         hall = self.core.hall(hall_code)
         view = self.core.estimates.view(hall, seq, max_stale=0.0 if fresh else math.inf if any_age else None)

@@ -133,6 +133,7 @@ def test_a_cancel_after_a_quiet_spell_does_not_rebuild_the_estimates_in_its_requ
         return real_build(*args, **kwargs)
     monkeypatch.setattr(estimates, "_build", counting_build)
     time.sleep(LIVE_STALE_S + 0.5)  # quiet: the coalesced rebuild is done and the live state is now "old"
+    clock.advance(minutes=10)  # ... and the hall's clock has moved past estimates.DRIFT_S too
     here = threading.get_ident()
     built_on.clear()
     r = client.post(f"/api/v1/tickets/{tokens[1]}/cancel")
