@@ -17,7 +17,7 @@ from hall_server.domain.errors import DomainError, InvalidInput, InvalidTransiti
 from hall_server.domain.events import EventKind
 from hall_server.domain.tickets import ACTIVE, OUTCOMES, Status, recall_outcome, transition
 from hall_server.domain.windows import WindowState
-from hall_server.storage import tickets, windows
+from hall_server.storage import read_one, read_tx, tickets, windows, write_tx
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
@@ -274,7 +274,6 @@ def take_near_turn(core: Core, hall_code: str, ahead_max: int,
     guarded so that with several processes each message still goes out once. `on_near(c, ticket)`
     runs in the marking transaction (the SMS outbox row is written with the mark, or neither is).
     """
-    from hall_server.storage import read_one, read_tx, write_tx
     hall = core.hall(hall_code)
     with read_one(core.engine) as c:
         rows = c.execute(_PHONES_WAITING, {"b_hall": hall.code}).all()

@@ -1021,8 +1021,8 @@ class LiveWaits:
             if self.snap.strategy == policy.STRICT_ORDER:  # it ranks by its service: plan it with the queue
                 return wait_v3(self.snap, service, priority, near_quantile=self.near_quantile)
             # the first window whose plan leaves room for one more priority ticket (ties: the lower
-            # number, as the plan's own heap); a whole new plan per priority ticket held its request
-            # for every waiting ticket's ranking (about 40 ms at 5,000 waiting)
+            # number, as the plan's own heap); a whole new plan per priority ticket ranked every waiting
+            # ticket inside its request (4% of all issue CPU at 2,500 waiting, py-spy)
             at, n, k = min((at, w.number, k) for w in group for at, k in (self.plan.new_priority_slot(w.number),))
             return self._finish(group, at, policy.Candidate(NEW_TICKET_ID, service, self.snap.at, priority), (n, k))
         me = policy.Candidate(NEW_TICKET_ID, service, self.snap.at, None)
