@@ -44,7 +44,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from config import ConfigError, Settings
-from hall_server.storage import audit_heads, audit_log, file_events, halls, read_tx, ticket_events
+from hall_server.storage import Prepared, audit_heads, audit_log, file_events, halls, read_tx, ticket_events
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +190,14 @@ def entry_hash(key: AuditKey, chain: str, n: int, at: datetime, actor: str, acti
 
 
 # Built once: a statement built per call costs more Python than its execution (hot path).
-_HEAD = select(audit_heads.c.count, audit_heads.c.hash).where(audit_heads.c.chain == bindparam("chain"))
-_HEAD_LOCKED = _HEAD.with_for_update()
-_INSERT_HEAD = insert(audit_heads)
-_INSERT_ENTRY = insert(audit_log)
-_MOVE_HEAD = update(audit_heads).where(audit_heads.c.chain == bindparam("b_chain")).values(
-    count=bindparam("b_count"), hash=bindparam("b_hash"))
+_HEAD_Q = select(audit_heads.c.count, audit_heads.c.hash).where(audit_heads.c.chain == bindparam("chain"))
+_HEAD = Prepared(_HEAD_Q)
+_HEAD_LOCKED = Prepared(_HEAD_Q.with_for_update())
+_INSERT_HEAD = Prepared(insert(audit_heads), keys=("chain", "count", "hash"))
+_INSERT_ENTRY = Prepared(insert(audit_log), keys=("chain", "n", "at", "actor", "action", "ticket", "file", "data",
+                                                  "prev_hash", "hash"))
+_MOVE_HEAD = Prepared(update(audit_heads).where(audit_heads.c.chain == bindparam("b_chain")).values(
+    count=bindparam("b_count"), hash=bindparam("b_hash")))
 
 
 def append(c: Connection, chain: str, at: datetime, actor: str, action: str, *, ticket: str | None = None,
@@ -205,16 +207,16 @@ def append(c: Connection, chain: str, at: datetime, actor: str, action: str, *, 
     data = json.loads(json.dumps(data, ensure_ascii=False, default=str))  # hash what the database returns
     # The head row's lock serializes appends to a chain; callers take it last in their
     # transaction (after the hall's seq row), so lock order is the same everywhere.
-    head = c.execute(_HEAD_LOCKED if pg else _HEAD, {"chain": chain}).first()
+    head = (_HEAD_LOCKED if pg else _HEAD).first(c, {"chain": chain})
     if head is None:
-        c.execute(_INSERT_HEAD, {"chain": chain, "count": 0, "hash": GENESIS})
+        _INSERT_HEAD.run(c, {"chain": chain, "count": 0, "hash": GENESIS})
         n, prev = 1, GENESIS
     else:
         n, prev = int(head[0]) + 1, head[1]
     h = entry_hash(key, chain, n, at, actor, action, ticket, file, data, prev)
-    c.execute(_INSERT_ENTRY, {"chain": chain, "n": n, "at": at, "actor": actor, "action": action, "ticket": ticket,
+    _INSERT_ENTRY.run(c, {"chain": chain, "n": n, "at": at, "actor": actor, "action": action, "ticket": ticket,
                               "file": file, "data": data, "prev_hash": prev, "hash": h})
-    c.execute(_MOVE_HEAD, {"b_chain": chain, "b_count": n, "b_hash": h})
+    _MOVE_HEAD.run(c, {"b_chain": chain, "b_count": n, "b_hash": h})
     return h
 
 

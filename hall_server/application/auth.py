@@ -26,7 +26,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from hall_server.application import Actor, Forbidden, audit, utc_now
 from hall_server.application.limits import LOGIN_ADDR, LOGIN_USER, Limiter, TooManyAttempts
 from hall_server.domain.errors import DomainError, InvalidInput
-from hall_server.storage import api_tokens, is_postgres, read_one, read_tx, users, write_tx
+from hall_server.storage import Prepared, api_tokens, is_postgres, read_one, read_tx, users, write_tx
 
 STAFF_ROLES = ("clerk", "supervisor", "admin", "back_office")
 DEVICE_ROLES = ("kiosk", "board", "announcer", "printer")
@@ -114,13 +114,13 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_RESOLVE = select(
+_RESOLVE = Prepared(select(
     api_tokens.c.kind, api_tokens.c.role, api_tokens.c.hall, api_tokens.c.device_name, api_tokens.c.created_at,
     api_tokens.c.expires_at, api_tokens.c.revoked, api_tokens.c.last_seen_at,
     users.c.id.label("uid"), users.c.username, users.c.role.label("user_role"), users.c.windows,
     users.c.departments, users.c.halls, users.c.active,
 ).select_from(api_tokens.outerjoin(users, users.c.id == api_tokens.c.user_id)).where(
-    api_tokens.c.token_hash == bindparam("b_hash"))
+    api_tokens.c.token_hash == bindparam("b_hash")))
 _TOUCH = update(api_tokens).where(api_tokens.c.token_hash == bindparam("b_hash")).values(
     last_seen_at=bindparam("b_now"))
 
@@ -247,7 +247,7 @@ class Auth:
             return None
         h = _hash(token)
         with read_one(self.engine) as c:
-            row = c.execute(_RESOLVE, {"b_hash": h}).first()
+            row = _RESOLVE.first(c, {"b_hash": h})
         now = self.clock()
         if row is None or row.revoked or (row.expires_at and row.expires_at < now):
             return None

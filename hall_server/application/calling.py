@@ -17,7 +17,7 @@ from hall_server.domain.errors import DomainError, InvalidInput, InvalidTransiti
 from hall_server.domain.events import EventKind
 from hall_server.domain.tickets import ACTIVE, OUTCOMES, Status, recall_outcome, transition
 from hall_server.domain.windows import WindowState
-from hall_server.storage import read_one, read_tx, tickets, windows, write_tx
+from hall_server.storage import Prepared, read_one, read_tx, tickets, windows, write_tx
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 CANDIDATE_LIMITS = (4, 64, None)  # heads fetched per list; more only when others hold the first rows (PostgreSQL)
 # action -> (event kind, values set on the ticket)
+_SET_STREAK = Prepared(update(windows).where(windows.c.id == bindparam("b_id"))
+                       .values(priority_streak=bindparam("b_streak")))
+_HOLD_WAITING = Prepared(select(tickets.c.id).where(tickets.c.id == bindparam("b_id"),
+                                                    tickets.c.status == Status.WAITING.value)
+                         .with_for_update(skip_locked=True))
 _ADVANCE = {"start": EventKind.SERVING, "complete": EventKind.COMPLETED, "no_show": EventKind.NO_SHOW,
             "park": EventKind.PARKED}
 
@@ -89,8 +94,7 @@ def call_next(cmd: CallNext, core: Core, views: Views) -> dict[str, Any] | None:
             return None
         row = uow.update_ticket(chosen.ticket.id, Status.WAITING.value, status=Status.CALLED.value,
                                 window=cmd.window, called_at=uow.now, recall_count=0, target_window=None)
-        uow.c.execute(update(windows).where(windows.c.id == win.id)
-                      .values(priority_streak=chosen.priority_streak))
+        _SET_STREAK.run(uow.c, {"b_id": win.id, "b_streak": chosen.priority_streak})
         _called(uow, views, row, cmd.window, cmd.actor, recall=False)
     result: dict[str, Any] = uow.outcome.result
     return result
@@ -105,9 +109,7 @@ def _choose(uow: UnitOfWork, core: Core, hall: Any, win: Row[Any]) -> policy.Cho
         shown = ranked if limit is None else ranked[:limit]
         for choice in shown:
             if core.pg:  # take the best row nobody else holds; skip, never wait
-                got = uow.c.execute(select(tickets.c.id).where(
-                    tickets.c.id == choice.ticket.id, tickets.c.status == Status.WAITING.value)
-                    .with_for_update(skip_locked=True)).first()
+                got = _HOLD_WAITING.first(uow.c, {"b_id": choice.ticket.id})
                 if got is None:
                     continue
             return choice

@@ -15,7 +15,7 @@ from hall_server.domain.commands import CancelTicket, IssueTicket
 from hall_server.domain.errors import DomainError, InvalidInput
 from hall_server.domain.events import EventKind
 from hall_server.domain.tickets import Status, transition
-from hall_server.storage import tickets
+from hall_server.storage import Prepared, tickets
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
@@ -23,8 +23,11 @@ if TYPE_CHECKING:
     from hall_server.application.views import Views
 
 
-_BY_KEY = select(tickets).where(tickets.c.hall == bindparam("b_hall"), tickets.c.idempotency_key == bindparam("b_key"))
-_INSERT = insert(tickets).returning(*tickets.c)
+_BY_KEY = Prepared(select(tickets).where(tickets.c.hall == bindparam("b_hall"),
+                                         tickets.c.idempotency_key == bindparam("b_key")))
+_INSERT = Prepared(insert(tickets).returning(*tickets.c), keys=(
+    "hall", "prefix", "day", "seq", "number", "service", "priority", "status", "token", "issued_at", "queued_at",
+    "recall_count", "phone", "request_file", "eta_at_issue", "people_ahead_at_issue", "device", "idempotency_key"))
 
 
 class ServiceClosed(DomainError):
@@ -72,7 +75,7 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
     with core.uow(hall) as uow:
         c, now = uow.c, uow.now
         if cmd.idempotency_key is not None:  # under the write lock (SQLite) / unique index (PostgreSQL)
-            row = c.execute(_BY_KEY, {"b_hall": hall.code, "b_key": cmd.idempotency_key}).first()
+            row = _BY_KEY.first(c, {"b_hall": hall.code, "b_key": cmd.idempotency_key})
             if row is not None:
                 # A key belongs to the device that sent it and to its whole request: a retry gets its
                 # ticket back; another caller, or another request under the same key, gets nothing.
@@ -89,12 +92,12 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
         eta = view.eta_newer(service.code, cmd.priority, ahead)  # the view may lag the queue by a moment
         number = numbering.format_number(service.prefix, seqno)
         token = secrets.token_urlsafe(18)
-        row = c.execute(_INSERT, {
+        row = _INSERT.one(c, {
             "hall": hall.code, "prefix": service.prefix, "day": day, "seq": seqno, "number": number,
             "service": service.code, "priority": cmd.priority, "status": Status.WAITING.value, "token": token,
             "issued_at": now, "queued_at": now, "recall_count": 0, "phone": cmd.phone,
             "request_file": cmd.request_file, "eta_at_issue": eta, "people_ahead_at_issue": ahead,
-            "device": cmd.actor.name, "idempotency_key": cmd.idempotency_key}).one()
+            "device": cmd.actor.name, "idempotency_key": cmd.idempotency_key})
         uow.event(EventKind.ISSUED, cmd.actor, ticket_id=row.id, number=number, service=service.code,
                   data={"priority": cmd.priority, "eta": eta, "ahead": ahead})
         ticket = views.public(c, hall, row, ahead=ahead, eta=eta, known=True)

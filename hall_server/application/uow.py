@@ -40,23 +40,26 @@ from hall_server.application import audit
 from hall_server.application.common import Actor, NotFound, Outcome
 from hall_server.domain import numbering
 from hall_server.domain.errors import InvalidInput, InvalidTransition
-from hall_server.storage import ACTIVE_SQL, counters, halls, ticket_events, tickets, windows, write_tx
+from hall_server.storage import ACTIVE_SQL, Prepared, counters, halls, ticket_events, tickets, windows, write_tx
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
 
 
 # Built once: on the hot paths a statement built per call costs more Python than its execution.
-_NEXT_SEQ = update(halls).where(halls.c.code == bindparam("b_hall")).values(seq=halls.c.seq + 1) \
-    .returning(halls.c.seq)
-_INSERT_EVENT = insert(ticket_events).returning(ticket_events.c.id)
-_ACTIVE_AT = select(tickets).where(tickets.c.hall == bindparam("b_hall"), tickets.c.window == bindparam("b_window"),
-                                   text(ACTIVE_SQL))
-_WINDOW = select(windows).where(windows.c.hall == bindparam("b_hall"), windows.c.number == bindparam("b_number"))
-_WINDOW_LOCKED = _WINDOW.with_for_update()
-_UPDATE_TICKET = update(tickets).where(tickets.c.id == bindparam("b_id"), tickets.c.status == bindparam("b_expect")) \
-    .returning(*tickets.c)
-_ALLOCATE: dict[bool, Any] = {}
+_NEXT_SEQ = Prepared(update(halls).where(halls.c.code == bindparam("b_hall")).values(seq=halls.c.seq + 1)
+                     .returning(halls.c.seq))
+_INSERT_EVENT = Prepared(insert(ticket_events).returning(ticket_events.c.id),
+                         keys=("hall", "ticket_id", "kind", "at", "service", "window", "actor", "seq", "data"))
+_ACTIVE_AT = Prepared(select(tickets).where(tickets.c.hall == bindparam("b_hall"),
+                                            tickets.c.window == bindparam("b_window"), text(ACTIVE_SQL)))
+_WINDOW_Q = select(windows).where(windows.c.hall == bindparam("b_hall"), windows.c.number == bindparam("b_number"))
+_WINDOW = Prepared(_WINDOW_Q)
+_WINDOW_LOCKED = Prepared(_WINDOW_Q.with_for_update())
+_UPDATE_TICKET = Prepared(update(tickets).where(tickets.c.id == bindparam("b_id"),
+                                                tickets.c.status == bindparam("b_expect")).returning(*tickets.c),
+                          varying=True)
+_ALLOCATE: dict[bool, Prepared] = {}
 
 
 # ----- the commit off the event loop (gevent + SQLite) ------------------------------------------------
@@ -228,9 +231,9 @@ class UnitOfWork:
         """Write one event row (with the command's seq) and its audit entry; returns the event id."""
         kind = str(getattr(kind, "value", kind))
         seq = self.seq()
-        event_id: int = self.c.execute(_INSERT_EVENT, {
+        event_id: int = _INSERT_EVENT.scalar(self.c, {
             "hall": self.hall.code, "ticket_id": ticket_id, "kind": kind, "at": self.now, "service": service,
-            "window": window, "actor": actor.label, "seq": seq, "data": data}).scalar_one()
+            "window": window, "actor": actor.label, "seq": seq, "data": data})
         audit.append(self.c, self.hall.code, self.now, actor.label, kind, ticket=number, pg=self.core.pg,
                      data={"event": event_id, "service": service, "window": window, **(data or {})})
         return event_id
@@ -256,18 +259,18 @@ class UnitOfWork:
     def window(self, number: int, lock: bool = True) -> Row[Any]:
         """The window's row (locked on PostgreSQL), or NotFound."""
         stmt = _WINDOW_LOCKED if lock and self.core.pg else _WINDOW
-        row = self.c.execute(stmt, {"b_hall": self.hall.code, "b_number": number}).first()
+        row = stmt.first(self.c, {"b_hall": self.hall.code, "b_number": number})
         if row is None:
             raise NotFound(f"hall {self.hall.code!r} has no window {number}")
         return row
 
     def active_at(self, number: int) -> Row[Any] | None:
         """The ticket a window holds (called or serving), if any."""
-        return self.c.execute(_ACTIVE_AT, {"b_hall": self.hall.code, "b_window": number}).first()
+        return _ACTIVE_AT.first(self.c, {"b_hall": self.hall.code, "b_window": number})
 
     def update_ticket(self, ticket_id: int, expect: str, **values: Any) -> Row[Any]:
         """Change a ticket that is still in state `expect`; returns the new row. Else a conflict."""
-        row = self.c.execute(_UPDATE_TICKET, {"b_id": ticket_id, "b_expect": expect, **values}).first()
+        row = _UPDATE_TICKET.first(self.c, {"b_id": ticket_id, "b_expect": expect, **values})
         if row is None:  # someone changed it first; the transaction rolls back
             raise InvalidTransition("the ticket changed meanwhile; try again", "conflict")
         return row
@@ -289,7 +292,7 @@ class UnitOfWork:
 
 def next_seq(c: Connection, hall: str) -> int:
     """Take the hall's next real-time sequence number in the caller's transaction."""
-    return int(c.execute(_NEXT_SEQ, {"b_hall": hall}).scalar_one())
+    return int(_NEXT_SEQ.scalar(c, {"b_hall": hall}))
 
 
 def allocate(c: Connection, pg: bool, hall: str, prefix: str, day: Any) -> int:
@@ -297,8 +300,8 @@ def allocate(c: Connection, pg: bool, hall: str, prefix: str, day: Any) -> int:
     stmt = _ALLOCATE.get(pg)
     if stmt is None:
         dialect: Any = postgresql if pg else sqlite
-        stmt = _ALLOCATE[pg] = dialect.insert(counters).values(
+        stmt = _ALLOCATE[pg] = Prepared(dialect.insert(counters).values(
             hall=bindparam("b_hall"), prefix=bindparam("b_prefix"), day=bindparam("b_day"), last=1
         ).on_conflict_do_update(index_elements=[counters.c.hall, counters.c.prefix, counters.c.day],
-                                set_={"last": counters.c.last + 1}).returning(counters.c.last)
-    return int(c.execute(stmt, {"b_hall": hall, "b_prefix": prefix, "b_day": day}).scalar_one())
+                                set_={"last": counters.c.last + 1}).returning(counters.c.last))
+    return int(stmt.scalar(c, {"b_hall": hall, "b_prefix": prefix, "b_day": day}))

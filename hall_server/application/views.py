@@ -22,7 +22,7 @@ from hall_server.domain import estimate, numbering, policy, staffing
 from hall_server.domain.events import CALL_KINDS, FINISH_KINDS, OPEN_KINDS
 from hall_server.domain.tickets import ACTIVE, Status
 from hall_server.domain.windows import TAKES_TICKETS
-from hall_server.storage import halls, read_tx, ticket_events, tickets, users, windows
+from hall_server.storage import Prepared, halls, read_tx, ticket_events, tickets, users, windows
 
 if TYPE_CHECKING:
     from hall_server.application.context import Core
@@ -45,7 +45,7 @@ def _ahead_query(ordinary: bool, new: bool) -> Any:
 
 
 # built once per shape (ordinary?, new?): the count runs on every issue and phone refresh
-_AHEAD = {(o, n): _ahead_query(o, n) for o in (True, False) for n in (True, False)}
+_AHEAD = {(o, n): Prepared(_ahead_query(o, n)) for o in (True, False) for n in (True, False)}
 
 
 def people_ahead(c: Connection, hall: str, service: str, priority: str | None, queued_at: datetime,
@@ -54,7 +54,7 @@ def people_ahead(c: Connection, hall: str, service: str, priority: str | None, q
     params = {"b_hall": hall, "b_service": service, "b_at": queued_at}
     if ticket_id is not None:
         params["b_id"] = ticket_id
-    return int(c.execute(_AHEAD[(priority is None, ticket_id is None)], params).scalar_one())
+    return int(_AHEAD[(priority is None, ticket_id is None)].scalar(c, params))
 
 
 _CANDIDATE_COLS = (tickets.c.id, tickets.c.service, tickets.c.queued_at, tickets.c.priority, tickets.c.target_window)
@@ -86,7 +86,7 @@ def _heads(n_services: int) -> Any:
         arms.append(_head(tickets.c.target_window == bindparam("b_window"), p))
         arms += [_head(and_(tickets.c.service == bindparam(f"b_service_{i}"), tickets.c.target_window.is_(None)), p)
                  for i in range(n_services)]
-    return union_all(*(select(arm.subquery()) for arm in arms))
+    return Prepared(union_all(*(select(arm.subquery()) for arm in arms)))
 
 
 def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
@@ -102,14 +102,14 @@ def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
                               "b_limit": _EVERYTHING if limit is None else limit}
     params.update({f"b_service_{i}": service for i, service in enumerate(profile.services)})
     out: dict[int, policy.Candidate] = {}
-    for r in c.execute(_heads(len(profile.services)), params):
+    for r in _heads(len(profile.services)).all(c, params):
         out[r.id] = policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window)
     return list(out.values())
 
 
 # one equality per state, not IN: an IN list is expanded into the SQL on every execution (runs per issue)
-_OPEN_WINDOWS = select(windows.c.services).where(windows.c.hall == bindparam("b_hall"),
-                                                or_(*(windows.c.state == s for s in TAKES_TICKETS)))
+_OPEN_WINDOWS = Prepared(select(windows.c.services).where(windows.c.hall == bindparam("b_hall"),
+                                                         or_(*(windows.c.state == s for s in TAKES_TICKETS))))
 
 
 def open_windows(c: Connection, hall: str) -> dict[str, int]:
@@ -119,7 +119,7 @@ def open_windows(c: Connection, hall: str) -> dict[str, int]:
     from here, so a service the kiosk shows closed is one the API refuses.
     """
     counts: dict[str, int] = defaultdict(int)
-    for r in c.execute(_OPEN_WINDOWS, {"b_hall": hall}):
+    for r in _OPEN_WINDOWS.all(c, {"b_hall": hall}):
         for code in r.services:
             counts[code] += 1
     return dict(counts)

@@ -351,21 +351,87 @@ def test_the_active_states_sql_is_the_domains_and_reads_the_one_active_index(db)
         c.execute(insert(tickets).values(**ticket(2, status="waiting", window=1)))
         c.execute(insert(tickets).values(**ticket(3, status="serving", window=2)))
         c.execute(insert(tickets).values(**ticket(4, status="done", window=3)))
-        held = {w: c.execute(_ACTIVE_AT, {"b_hall": "kfs", "b_window": w}).first() for w in (1, 2, 3, 4)}
+        held = {w: _ACTIVE_AT.first(c, {"b_hall": "kfs", "b_window": w}) for w in (1, 2, 3, 4)}
     assert [held[w] and held[w].number for w in (1, 2, 3, 4)] == ["A-001", "A-003", None, None]
-    if db.engine.dialect.name == "sqlite":
-        from sqlalchemy import event
-        sent: list[tuple[str, object]] = []
-
-        def capture(_conn, _cursor, statement, parameters, _context, _many):
-            sent.append((statement, parameters))
-        event.listen(db.engine, "before_cursor_execute", capture)
-        try:
-            with db.engine.connect() as c:  # the SQL and values as executed (an IN list is expanded then)
-                c.execute(_ACTIVE_AT, {"b_hall": "kfs", "b_window": 1}).first()
-        finally:
-            event.remove(db.engine, "before_cursor_execute", capture)
-        statement, parameters = next((q, p) for q, p in sent if q.lstrip().upper().startswith("SELECT"))
+    if db.engine.dialect.name == "sqlite":  # the SQL and values as Prepared runs them
+        params = {"b_hall": "kfs", "b_window": 1}
         with db.engine.connect() as c:
-            plan = " ".join(str(r) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all())
+            run = _ACTIVE_AT._plan(c, params)
+            plan = " ".join(str(r) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + run.sql,
+                                                               run.params(params)).all())
         assert "ix_tickets_one_active_per_window" in plan, plan
+
+
+# ----- Prepared: the hot paths' statements run on the DBAPI cursor ------------------------------------
+_FULL_TICKET_KEYS = ("hall", "prefix", "day", "seq", "number", "service", "priority", "status", "token", "issued_at",
+                     "queued_at", "recall_count", "phone", "request_file", "eta_at_issue", "people_ahead_at_issue",
+                     "device", "idempotency_key")
+
+
+def test_a_prepared_statement_writes_and_reads_what_execute_does(db):
+    """Same values in (aware datetimes, dates, JSON, NULL) and the same values out, as Connection.execute."""
+    from sqlalchemy import bindparam
+
+    from hall_server.storage import Prepared
+    local = datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=CAIRO)
+    values = {**ticket(1, issued_at=local, queued_at=local), "priority": None, "recall_count": 0, "phone": None,
+              "request_file": "2026-000001", "eta_at_issue": 90, "people_ahead_at_issue": 2, "device": "kiosk-1",
+              "idempotency_key": None}
+    ins = Prepared(insert(tickets).returning(*tickets.c), keys=_FULL_TICKET_KEYS)
+    by_hall = Prepared(select(tickets).where(tickets.c.hall == bindparam("b_hall")).order_by(tickets.c.id))
+    with write_tx(db.engine) as c:
+        row = ins.one(c, values)
+        c.execute(insert(windows).values(hall="kfs", number=3, state="open", services=["building_permit", "تجربة"],
+                                         priority_streak=0))
+    with read_tx(db.engine) as c:
+        plain = c.execute(select(tickets).order_by(tickets.c.id)).all()
+        mine = by_hall.all(c, {"b_hall": "kfs"})
+        services = Prepared(select(windows.c.services).where(windows.c.number == bindparam("n"))).scalar(c, {"n": 3})
+    assert tuple(row) == tuple(plain[0]) == tuple(mine[0])
+    assert row.issued_at == local and row.issued_at.utcoffset() == timedelta(0) and row.day == DAY
+    assert (row.priority, row.phone, row.eta_at_issue) == (None, None, 90)
+    assert row._mapping == dict(plain[0]._mapping)
+    assert services == ["building_permit", "تجربة"]
+    with db.engine.connect() as c:  # outside any transaction too
+        assert by_hall.all(c, {"b_hall": "mnr"}) == []
+    with pytest.raises(AttributeError, match="no column"):
+        _ = row.nonexistent
+
+
+def test_a_prepared_statement_is_part_of_the_transaction_and_fails_as_execute_does(db):
+    """Its writes roll back with the block; a constraint is SQLAlchemy's IntegrityError (issuing's Idempotency
+    race relies on it), a value the type refuses its StatementError, and nothing of the block is kept."""
+    from sqlalchemy import bindparam
+
+    from hall_server.storage import Prepared
+    ins = Prepared(insert(tickets).returning(tickets.c.id), keys=tuple(ticket(1)))
+    seq = Prepared(update(halls).where(halls.c.code == bindparam("b_hall")).values(seq=halls.c.seq + 1)
+                   .returning(halls.c.seq))
+    with pytest.raises(RuntimeError), write_tx(db.engine) as c:
+        ins.scalar(c, ticket(1))
+        assert seq.scalar(c, {"b_hall": "kfs"}) == 1
+        raise RuntimeError("the command fails after its writes")
+    with write_tx(db.engine) as c:
+        assert ins.scalar(c, ticket(1)) >= 1
+    with pytest.raises(IntegrityError), write_tx(db.engine) as c:
+        assert seq.scalar(c, {"b_hall": "kfs"}) == 1
+        ins.scalar(c, ticket(2, token=ticket(1)["token"]))
+    with pytest.raises(StatementError, match="naive datetime"), write_tx(db.engine) as c:
+        ins.scalar(c, ticket(3, issued_at=datetime(2026, 11, 22, 9, 0)))
+    with read_tx(db.engine) as c:
+        assert c.execute(select(func.count()).select_from(tickets)).scalar_one() == 1
+        assert c.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one() == 0
+    done = Prepared(update(tickets).where(tickets.c.status == bindparam("b_status")).values(status="done"))
+    with write_tx(db.engine) as c:
+        assert done.run(c, {"b_status": "waiting"}) == 1
+        assert done.run(c, {"b_status": "waiting"}) == 0
+
+
+def test_a_statement_prepared_needs_what_it_can_run_without_sqlalchemy(db):
+    """An IN list (expanded per execution) is refused when first run, not run wrongly."""
+    from sqlalchemy import bindparam
+
+    from hall_server.storage import Prepared
+    expanding = Prepared(select(tickets.c.id).where(tickets.c.status.in_(bindparam("b_states", expanding=True))))
+    with read_tx(db.engine) as c, pytest.raises(TypeError, match="not supported"):
+        expanding.all(c, {"b_states": ["waiting"]})
