@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -410,7 +411,7 @@ class PreparedRow(tuple):  # type: ignore[type-arg]
 def _row_class(keys: tuple[str, ...]) -> type[PreparedRow]:
     ns: dict[str, Any] = {"__slots__": (), "_fields": keys}
     for i, key in enumerate(keys):
-        ns[key] = property(lambda self, i=i: tuple.__getitem__(self, i))
+        ns[key] = property(operator.itemgetter(i))
     return type("PreparedRow", (PreparedRow,), ns)
 
 
@@ -432,34 +433,41 @@ class _Plan:
         self.names: tuple[str, ...] = tuple(compiled.positiontup) if compiled.positional \
             else tuple(dict.fromkeys(compiled.bind_names.values()))
         self.positional = bool(compiled.positional)
-        self.fixed = {name: binds[name].value for name in self.names  # literal values in the statement
-                      if name not in self.defaults and binds[name].callable is None and not binds[name].required}
-        self.bind_procs = {name: proc for name in set(self.names)
-                           if (proc := binds[name].type._cached_bind_processor(dialect)) is not None}
+        fixed = {name: binds[name].value for name in self.names  # literal values in the statement
+                 if name not in self.defaults and binds[name].callable is None and not binds[name].required}
+        self.fixed: dict[str, Any] = {**fixed, **self.defaults}
+        procs = [binds[name].type._cached_bind_processor(dialect) for name in self.names]
+        self.bind_procs = [(i, proc) for i, proc in enumerate(procs) if proc is not None]
         columns = compiled._result_columns
         self.result_types = [entry.type for entry in columns]
         self.row_class = _row_class(tuple(entry.keyname for entry in columns)) if columns else None
-        self.result_procs: list[Any] | None = None
+        self.result_procs: list[tuple[int, Any]] | None = None
         self.dialect = dialect
 
     def params(self, given: dict[str, Any]) -> Any:
-        values = {**self.fixed, **self.defaults, **given} if (self.fixed or self.defaults) else given
-        procs = self.bind_procs
-        if self.positional:
-            return tuple(values[name] if (p := procs.get(name)) is None else p(values[name]) for name in self.names)
-        return {name: (p(values[name]) if (p := procs.get(name)) is not None else values[name])
-                for name in self.names}
+        values = {**self.fixed, **given} if self.fixed else given
+        out = [values[name] for name in self.names]
+        for i, proc in self.bind_procs:
+            out[i] = proc(out[i])
+        return tuple(out) if self.positional else dict(zip(self.names, out, strict=True))
 
-    def rows(self, raw: list[Any], description: Any) -> list[Any]:
+    def rows(self, raw: Sequence[Any], description: Any) -> list[Any]:
         procs = self.result_procs
         if procs is None:
-            procs = self.result_procs = [t._cached_result_processor(self.dialect, d[1])
-                                         for t, d in zip(self.result_types, description, strict=True)]
+            procs = self.result_procs = [
+                (i, proc) for i, (t, d) in enumerate(zip(self.result_types, description, strict=True))
+                if (proc := t._cached_result_processor(self.dialect, d[1])) is not None]
         assert self.row_class is not None
         make = self.row_class
-        if not any(procs):
+        if not procs:
             return [make(r) for r in raw]
-        return [make([v if p is None else p(v) for p, v in zip(procs, r, strict=True)]) for r in raw]
+        out = []
+        for r in raw:
+            values = list(r)
+            for i, proc in procs:
+                values[i] = proc(values[i])
+            out.append(make(values))
+        return out
 
 
 class Prepared:
