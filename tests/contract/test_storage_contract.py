@@ -428,10 +428,14 @@ def test_a_prepared_statement_is_part_of_the_transaction_and_fails_as_execute_do
 
 
 def test_a_statement_prepared_needs_what_it_can_run_without_sqlalchemy(db):
-    """An IN list (expanded per execution) is refused when first run, not run wrongly."""
+    """An IN list (expanded per execution) is refused when first run, not run wrongly; so are raw tuples of
+    columns whose values need converting."""
     from sqlalchemy import bindparam
 
     from hall_server.storage import Prepared
     expanding = Prepared(select(tickets.c.id).where(tickets.c.status.in_(bindparam("b_states", expanding=True))))
     with read_tx(db.engine) as c, pytest.raises(TypeError, match="not supported"):
         expanding.all(c, {"b_states": ["waiting"]})
+    timed = Prepared(select(tickets.c.issued_at))  # a column whose values need converting: no raw tuples
+    with read_tx(db.engine) as c, pytest.raises(TypeError, match="needs result processing"):
+        timed.tuples(c, {})
