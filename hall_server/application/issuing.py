@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hall_server import events as ev
 from hall_server.application.common import NotFound
-from hall_server.application.views import open_windows, people_ahead
+from hall_server.application.views import people_ahead, serves_open
 from hall_server.domain import numbering
 from hall_server.domain.commands import CancelTicket, IssueTicket
 from hall_server.domain.errors import DomainError, InvalidInput
@@ -84,7 +84,7 @@ def _issue(cmd: IssueTicket, core: Core, views: Views, hall: Any, service: Any,
                     raise InvalidInput("this Idempotency-Key was used for another request",
                                        "idempotency_mismatch")
                 return views.public(c, hall, row), False
-        if not open_windows(c, hall.code).get(service.code):
+        if not serves_open(c, hall.code, service.code):
             raise ServiceClosed("No window serves this service right now", "service_closed")
         day = numbering.local_day(now, hall.tz)
         seqno = uow.allocate(service.prefix, day)

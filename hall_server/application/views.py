@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, union_all
+from sqlalchemy import Text, and_, bindparam, cast, func, or_, select, union_all
 from sqlalchemy.engine import Connection, Row
 
 from config import HallDef
@@ -123,6 +123,21 @@ def open_windows(c: Connection, hall: str) -> dict[str, int]:
         for code in r.services:
             counts[code] += 1
     return dict(counts)
+
+
+# Issuing asks one thing of the windows: does an open one serve this service? A window's services are
+# JSON text in which each code stands as "code" (codes are [a-z0-9_]), so the database answers without
+# a row decoded (70 µs per issue reading and decoding every open window's list, measured in process).
+_SERVES_OPEN = Prepared(select(windows.c.id).where(
+    windows.c.hall == bindparam("b_hall"), or_(*(windows.c.state == s for s in TAKES_TICKETS)),
+    cast(windows.c.services, Text).like(bindparam("b_pattern"), escape="/")).limit(1))
+
+
+def serves_open(c: Connection, hall: str, service: str) -> bool:
+    """Whether an open window of the hall serves the service: `open_windows(c, hall).get(service)`, as
+    one indexed lookup (the same rule, `domain.windows.takes_tickets`)."""
+    pattern = '%"' + service.replace("/", "//").replace("%", "/%").replace("_", "/_") + '"%'
+    return _SERVES_OPEN.first(c, {"b_hall": hall, "b_pattern": pattern}) is not None
 
 
 def profile_of(hall: HallDef, win: Row[Any]) -> policy.WindowProfile:

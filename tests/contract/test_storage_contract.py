@@ -439,3 +439,59 @@ def test_a_statement_prepared_needs_what_it_can_run_without_sqlalchemy(db):
     timed = Prepared(select(tickets.c.issued_at))  # a column whose values need converting: no raw tuples
     with read_tx(db.engine) as c, pytest.raises(TypeError, match="needs result processing"):
         timed.tuples(c, {})
+
+
+def test_serves_open_agrees_with_the_open_windows_the_kiosk_shows(db):
+    """Issuing's lookup (`serves_open`, on the services' JSON text) says what `open_windows` (every open
+    window's list decoded) says, for every service, over random halls: codes that are prefixes, suffixes or
+    LIKE look-alikes of others (an underscore is LIKE's any-one-character) included."""
+    import random
+
+    from hall_server.application.views import open_windows, serves_open
+    codes = ["permit", "building_permit", "buildingXpermit", "building_permit_renew", "a", "ab", "b_a", "bxa",
+             "tree_cutting", "cutting"]
+    rnd = random.Random(11)
+    for hall_round in range(25):
+        with write_tx(db.engine) as c:
+            c.execute(windows.delete())
+            for n in range(1, rnd.randint(1, 6) + 1):
+                c.execute(insert(windows).values(
+                    hall=rnd.choice(["kfs", "mnr"]), number=n + 10 * hall_round,
+                    state=rnd.choice(["open", "open", "paused", "closed"]),
+                    services=rnd.sample(codes, rnd.randint(0, 4)), priority_streak=0))
+        with read_tx(db.engine) as c:
+            for hall in ("kfs", "mnr"):
+                shown = open_windows(c, hall)
+                assert {s: serves_open(c, hall, s) for s in codes + ["unknown", "%", "_"]} == {
+                    s: bool(shown.get(s)) for s in codes + ["unknown", "%", "_"]}, (hall_round, hall, shown)
+
+
+def test_a_write_that_cannot_begin_is_the_databases_error_and_a_503(db):
+    """BEGIN runs on the driver's connection (storage._sqlite_setup): a database locked past the busy timeout
+    still comes back as SQLAlchemy's OperationalError, which the server answers 503 (retry), not 500."""
+    if db.pg:
+        pytest.skip("SQLite's BEGIN IMMEDIATE")
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy import exc as sa_exc
+
+    from hall_server.storage import db_unavailable
+    engine = make_engine(db.url)
+
+    @event.listens_for(engine, "connect")
+    def _short_wait(dbapi_conn, _record) -> None:
+        dbapi_conn.execute("PRAGMA busy_timeout=50")
+
+    holder = sqlite3.connect(db.url.split("///", 1)[1], isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sa_exc.OperationalError) as caught, write_tx(engine) as c:
+            c.execute(update(halls).values(seq=halls.c.seq + 1))
+        assert db_unavailable(caught.value), caught.value
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        engine.dispose()
+    with write_tx(db.engine) as c:  # and once the lock is gone, writes go on
+        c.execute(update(halls).values(seq=halls.c.seq + 1))
