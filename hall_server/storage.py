@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import logging
 import operator
-import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -383,13 +382,19 @@ class _Kept:
     KEEP = 8  # more at once come from the pool and go back to it
 
     def __init__(self, engine: Engine) -> None:
+        # no lock: list.pop and list.append are atomic; two connections given back at once may leave
+        # one more than KEEP kept, which is harmless
         self.free: list[Connection] = []
-        self.lock = threading.Lock()
         event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
 
+    def take(self) -> Connection | None:
+        try:
+            return self.free.pop()
+        except IndexError:
+            return None
+
     def close_all(self) -> None:
-        with self.lock:
-            kept, self.free = self.free, []
+        kept, self.free = self.free, []
         for conn in kept:
             conn.close()
 
@@ -407,9 +412,7 @@ def _connection(engine: Engine, kind: str) -> Iterator[Connection]:
         with engine.connect() as plain:
             yield plain.execution_options(**_KINDS[kind])
         return
-    with kept.lock:
-        conn = kept.free.pop() if kept.free else None
-    conn = (conn or engine.connect()).execution_options(**_KINDS[kind])  # in place (SQLAlchemy 2)
+    conn = (kept.take() or engine.connect()).execution_options(**_KINDS[kind])  # in place (SQLAlchemy 2)
     clean = False
     try:
         yield conn
@@ -420,10 +423,9 @@ def _connection(engine: Engine, kind: str) -> Iterator[Connection]:
             try:
                 if conn.in_transaction():
                     conn.rollback()  # a read's implicit transaction: ended, as the pool's reset would
-                with kept.lock:
-                    if len(kept.free) < _Kept.KEEP:
-                        kept.free.append(conn)
-                        kept_it = True
+                if len(kept.free) < _Kept.KEEP:
+                    kept.free.append(conn)
+                    kept_it = True
             except Exception:  # a connection that cannot even roll back is not kept
                 log.warning("a SQLite connection could not be reset; closing it", exc_info=True)
         if not kept_it:

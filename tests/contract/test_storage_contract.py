@@ -495,3 +495,27 @@ def test_a_write_that_cannot_begin_is_the_databases_error_and_a_503(db):
         engine.dispose()
     with write_tx(db.engine) as c:  # and once the lock is gone, writes go on
         c.execute(update(halls).values(seq=halls.c.seq + 1))
+
+
+def test_kept_connections_serve_one_user_at_a_time_under_threads(db):
+    """SQLite keeps connections open between uses (storage._Kept, no lock: list pop and append): with threads
+    writing and reading at once, no connection serves two at a time (a shared one would fail: a transaction
+    inside a transaction) and every write counts. PostgreSQL takes the pool's path, checked the same way."""
+    from sqlalchemy import bindparam
+
+    from hall_server.storage import Prepared, read_one
+    bump = Prepared(update(halls).where(halls.c.code == bindparam("b_hall")).values(seq=halls.c.seq + 1)
+                    .returning(halls.c.seq))
+    seq_of = Prepared(select(halls.c.seq).where(halls.c.code == bindparam("b_hall")))
+
+    def work(i: int) -> list[int]:
+        seen = []
+        for _ in range(60):
+            with write_tx(db.engine) as c:
+                seen.append(bump.scalar(c, {"b_hall": "kfs"}))
+            with read_one(db.engine) as c:
+                assert seq_of.scalar(c, {"b_hall": "kfs"}) >= seen[-1]
+        return seen
+
+    seqs = _run_threads(8, work)
+    assert sorted(seqs) == list(range(1, 8 * 60 + 1))
