@@ -126,18 +126,22 @@ def open_windows(c: Connection, hall: str) -> dict[str, int]:
 
 
 # Issuing asks one thing of the windows: does an open one serve this service? A window's services are
-# JSON text in which each code stands as "code" (codes are [a-z0-9_]), so the database answers without
-# a row decoded (70 µs per issue reading and decoding every open window's list, measured in process).
-_SERVES_OPEN = Prepared(select(windows.c.id).where(
-    windows.c.hall == bindparam("b_hall"), or_(*(windows.c.state == s for s in TAKES_TICKETS)),
-    cast(windows.c.services, Text).like(bindparam("b_pattern"), escape="/")).limit(1))
+# JSON text in which each code stands as "code" (codes are [a-z0-9_]), so the database answers with a
+# plain substring search, no row decoded (reading and decoding every open window's list took 70 µs per
+# issue in process; a LIKE over the same text 52 µs in the server under load).
+def _serves_open_query(find: Any) -> Prepared:
+    return Prepared(select(windows.c.id).where(
+        windows.c.hall == bindparam("b_hall"), or_(*(windows.c.state == s for s in TAKES_TICKETS)),
+        find(cast(windows.c.services, Text), bindparam("b_quoted")) > 0).limit(1))
+
+
+_SERVES_OPEN = {"sqlite": _serves_open_query(func.instr), "postgresql": _serves_open_query(func.strpos)}
 
 
 def serves_open(c: Connection, hall: str, service: str) -> bool:
     """Whether an open window of the hall serves the service: `open_windows(c, hall).get(service)`, as
-    one indexed lookup (the same rule, `domain.windows.takes_tickets`)."""
-    pattern = '%"' + service.replace("/", "//").replace("%", "/%").replace("_", "/_") + '"%'
-    return _SERVES_OPEN.first(c, {"b_hall": hall, "b_pattern": pattern}) is not None
+    one lookup (the same rule, `domain.windows.takes_tickets`)."""
+    return _SERVES_OPEN[c.dialect.name].first(c, {"b_hall": hall, "b_quoted": f'"{service}"'}) is not None
 
 
 def profile_of(hall: HallDef, win: Row[Any]) -> policy.WindowProfile:
