@@ -73,7 +73,8 @@ def _when_ready(sio: SocketIO) -> Any:
 
 def bootstrap(settings: Settings, sio: SocketIO, clock: Clock = utc_now) -> Runtime:
     """Build the runtime for `settings`; pushes and background work go through `sio`."""
-    engine = make_engine(settings.database_url)
+    # the server under gevent or eventlet keeps its SQLite connections open between uses (storage._Kept)
+    engine = make_engine(settings.database_url, keep_connections=settings.async_mode != "threading")
     upgrade(engine)  # a no-op at head; a fresh database gets its schema
     bus = Bus()
     hall = HallApp(settings, engine, clock=clock, bus=bus, live_stale_s=LIVE_STALE_S)

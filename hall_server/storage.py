@@ -1,10 +1,10 @@
 """Persistence: the schema, the engine (SQLite WAL or PostgreSQL) and the unit of work."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import operator
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -305,16 +305,24 @@ def _sqlite_setup(engine: Engine) -> None:
         # on the driver's connection (SQLAlchemy's execute cost more than the BEGIN itself, 2.7% of an
         # issue under load); its error comes back as SQLAlchemy's, as the execute's would (a database
         # out of reach is a 503)
+        dbapi_conn = conn.connection.dbapi_connection
         try:
-            conn.connection.dbapi_connection.execute(sql)  # type: ignore[union-attr]
+            dbapi_conn.execute(sql)  # type: ignore[union-attr]
         except engine.dialect.loaded_dbapi.Error as err:
             from sqlalchemy import exc as sa_exc
+            gone = bool(engine.dialect.is_disconnect(err, dbapi_conn, None))
             raise sa_exc.DBAPIError.instance(sql, (), err, engine.dialect.loaded_dbapi.Error,
-                                             dialect=engine.dialect) from err
+                                             connection_invalidated=gone, dialect=engine.dialect) from err
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create the engine for a database URL, tuned for the hall's short write transactions."""
+def make_engine(url: str, keep_connections: bool = False, **kwargs: Any) -> Engine:
+    """Create the engine for a database URL, tuned for the hall's short write transactions.
+
+    `keep_connections` (SQLite; the server under gevent or eventlet): connections stay open between
+    uses (`_Kept`). A kept connection is checked out of the pool, and SQLAlchemy holds every
+    checked-out connection, its pool and so the engine until it is given back: such an engine lives
+    until `dispose()`, which the long-lived server's one engine needs no more than a tool's does.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -322,7 +330,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                pool_size=20, max_overflow=20, **kwargs)
         _sqlite_setup(engine)
-        _KEPT[engine] = _Kept(engine)
+        if keep_connections:
+            engine._hall_kept = _Kept(engine)  # type: ignore[attr-defined]
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -375,8 +384,9 @@ class _Kept:
     when another connection has written, so a token lookup on a connection other than the writer's
     cost 71 µs after each issue instead of 18 (in process); the last one given back is taken first.
     A connection is kept only when its use ended cleanly (no transaction left, not invalidated);
-    `engine.dispose()` closes the kept ones. PostgreSQL keeps the pool's checkout: its pre-ping finds
-    a connection the server has dropped meanwhile.
+    `engine.dispose()` closes the kept ones' driver connections at once, and one in use meanwhile is
+    closed when given back. Only for engines made with `keep_connections` (the server's). PostgreSQL
+    keeps the pool's checkout: its pre-ping finds a connection the server has dropped meanwhile.
     """
 
     KEEP = 8  # more at once come from the pool and go back to it
@@ -385,6 +395,7 @@ class _Kept:
         # no lock: list.pop and list.append are atomic; two connections given back at once may leave
         # one more than KEEP kept, which is harmless
         self.free: list[Connection] = []
+        self.generation = 0  # one more at each dispose: a connection taken before it is not kept after
         event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
 
     def take(self) -> Connection | None:
@@ -394,24 +405,36 @@ class _Kept:
             return None
 
     def close_all(self) -> None:
+        """engine.dispose(): the kept connections' driver connections are closed now (invalidated: the
+        pool they came from is already replaced, and closing would only hand them back to it)."""
+        self.generation += 1
         kept, self.free = self.free, []
         for conn in kept:
-            conn.close()
+            _close(conn, invalidate=True)
+
+
+def _close(conn: Connection, invalidate: bool) -> None:
+    try:
+        if invalidate and not conn.closed:
+            conn.invalidate()
+        conn.close()
+    except Exception:  # closing must not fail the request or the dispose that asked for it
+        log.warning("a SQLite connection could not be closed", exc_info=True)
 
 
 # what the begin event (`_sqlite_setup`) reads: a write begins IMMEDIATE, a single read begins nothing
 _KINDS: dict[str, dict[str, bool]] = {"write": {"hall_write": True, "hall_single": False},
                                       "single": {"hall_write": False, "hall_single": True}}
-_KEPT: weakref.WeakKeyDictionary[Engine, _Kept] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
 def _connection(engine: Engine, kind: str) -> Iterator[Connection]:
-    kept = _KEPT.get(engine)
+    kept: _Kept | None = getattr(engine, "_hall_kept", None)
     if kept is None:
         with engine.connect() as plain:
             yield plain.execution_options(**_KINDS[kind])
         return
+    generation = kept.generation
     conn = (kept.take() or engine.connect()).execution_options(**_KINDS[kind])  # in place (SQLAlchemy 2)
     clean = False
     try:
@@ -419,7 +442,7 @@ def _connection(engine: Engine, kind: str) -> Iterator[Connection]:
         clean = True
     finally:
         kept_it = False
-        if clean and not conn.invalidated and not conn.closed:
+        if clean and not conn.invalidated and not conn.closed and generation == kept.generation:
             try:
                 if conn.in_transaction():
                     conn.rollback()  # a read's implicit transaction: ended, as the pool's reset would
@@ -429,7 +452,7 @@ def _connection(engine: Engine, kind: str) -> Iterator[Connection]:
             except Exception:  # a connection that cannot even roll back is not kept
                 log.warning("a SQLite connection could not be reset; closing it", exc_info=True)
         if not kept_it:
-            conn.close()
+            _close(conn, invalidate=generation != kept.generation)  # taken before a dispose: closed now
 
 
 @contextmanager
@@ -507,6 +530,7 @@ class _Plan:
         self.names: tuple[str, ...] = tuple(compiled.positiontup) if compiled.positional \
             else tuple(dict.fromkeys(compiled.bind_names.values()))
         self.positional = bool(compiled.positional)
+        self.accepts = frozenset(self.names)
         fixed = {name: binds[name].value for name in self.names  # literal values in the statement
                  if name not in self.defaults and binds[name].callable is None and not binds[name].required}
         self.fixed: dict[str, Any] = {**fixed, **self.defaults}
@@ -519,6 +543,8 @@ class _Plan:
         self.dialect = dialect
 
     def params(self, given: dict[str, Any]) -> Any:
+        if not self.accepts.issuperset(given):
+            raise TypeError(f"values for no bind of this statement: {sorted(set(given) - self.accepts)}")
         values = {**self.fixed, **given} if self.fixed else given
         out = [values[name] for name in self.names]
         for i, proc in self.bind_procs:
@@ -563,7 +589,8 @@ class Prepared:
         self._plans: dict[Any, _Plan] = {}
 
     def _plan(self, c: Connection, params: dict[str, Any]) -> _Plan:
-        at: Any = (c.dialect.name, tuple(params)) if self.varying else c.dialect.name
+        dialect = (c.dialect.name, c.dialect.driver)
+        at: Any = (dialect, tuple(params)) if self.varying else dialect
         plan = self._plans.get(at)
         if plan is None:
             plan = self._plans[at] = _Plan(self.stmt, c.dialect, tuple(params) if self.varying else self.keys)
@@ -578,8 +605,9 @@ class Prepared:
             raise sa_exc.StatementError(str(err), plan.sql, params, err) from err
         dbapi_conn = c.connection.dbapi_connection
         assert dbapi_conn is not None
-        cursor = dbapi_conn.cursor()
+        cursor = None
         try:
+            cursor = dbapi_conn.cursor()
             cursor.execute(plan.sql, args)
             if raw:
                 return plan, cursor.fetchall()
@@ -593,7 +621,9 @@ class Prepared:
             raise sa_exc.DBAPIError.instance(plan.sql, args, err, c.dialect.loaded_dbapi.Error,
                                              connection_invalidated=gone, dialect=c.dialect) from err
         finally:
-            cursor.close()
+            if cursor is not None:
+                with contextlib.suppress(Exception):  # a connection closed under it: the error above says so
+                    cursor.close()
 
     def all(self, c: Connection, params: dict[str, Any]) -> list[Any]:
         return self._run(c, params, True)[1]  # type: ignore[no-any-return]

@@ -508,14 +508,120 @@ def test_kept_connections_serve_one_user_at_a_time_under_threads(db):
                     .returning(halls.c.seq))
     seq_of = Prepared(select(halls.c.seq).where(halls.c.code == bindparam("b_hall")))
 
+    engine = make_engine(db.url, keep_connections=True)  # the server's engine (PostgreSQL: the pool as ever)
+
     def work(i: int) -> list[int]:
         seen = []
         for _ in range(60):
-            with write_tx(db.engine) as c:
+            with write_tx(engine) as c:
                 seen.append(bump.scalar(c, {"b_hall": "kfs"}))
-            with read_one(db.engine) as c:
+            with read_one(engine) as c:
                 assert seq_of.scalar(c, {"b_hall": "kfs"}) >= seen[-1]
         return seen
 
-    seqs = _run_threads(8, work)
+    try:
+        seqs = _run_threads(8, work)
+    finally:
+        engine.dispose()
     assert sorted(seqs) == list(range(1, 8 * 60 + 1))
+
+
+def _sqlite_only(db) -> None:
+    if db.pg:
+        pytest.skip("SQLite's kept connections")
+
+
+def test_a_kept_connection_serves_a_write_after_a_single_read_as_a_write(db):
+    """The connection a token lookup used (no BEGIN) is the one the next write takes: it begins IMMEDIATE and
+    a failing write keeps nothing (the execution options are set again on every use)."""
+    _sqlite_only(db)
+    from sqlalchemy import event
+
+    from hall_server.storage import read_one
+    sent: list[str] = []
+    engine = make_engine(db.url, keep_connections=True)
+
+    @event.listens_for(engine, "connect")
+    def _trace(dbapi_conn, _record) -> None:
+        dbapi_conn.set_trace_callback(sent.append)
+    try:
+        with read_one(engine) as c:
+            first = c.connection.dbapi_connection
+            c.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one()
+        sent.clear()
+        with pytest.raises(RuntimeError), write_tx(engine) as c:
+            assert c.connection.dbapi_connection is first  # the same connection, kept
+            c.execute(update(halls).values(seq=halls.c.seq + 1))
+            raise RuntimeError("the command fails after its write")
+        assert [q for q in sent if q.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))] == [
+            "BEGIN IMMEDIATE", "ROLLBACK"], sent
+        with read_one(engine) as c:
+            assert c.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def test_dispose_closes_the_kept_connections_and_one_in_use_is_not_kept_after(db):
+    """engine.dispose() (the server's "the database is gone" path) closes the kept driver connections at once;
+    a connection in use meanwhile is closed when given back, never reused."""
+    _sqlite_only(db)
+    import sqlite3
+
+    from hall_server.storage import read_one
+    engine = make_engine(db.url, keep_connections=True)
+    with write_tx(engine) as c:
+        kept = c.connection.dbapi_connection
+    with read_one(engine) as c:
+        assert c.connection.dbapi_connection is kept
+        in_use = c.connection.dbapi_connection
+        engine.dispose()  # the kept list was empty (this one is in use): it is closed when given back
+    with pytest.raises(sqlite3.ProgrammingError):
+        in_use.execute("SELECT 1")
+    with write_tx(engine) as c:
+        fresh = c.connection.dbapi_connection
+    assert fresh is not in_use
+    engine.dispose()
+    with pytest.raises(sqlite3.ProgrammingError):
+        fresh.execute("SELECT 1")
+
+
+def test_an_engine_is_freed_with_its_last_reference_and_one_that_keeps_connections_after_dispose(db):
+    """A kept connection is checked out of the pool, which holds the engine: an engine that keeps connections
+    (the server's) is freed once disposed; any other as soon as nothing refers to it (tools, tests)."""
+    _sqlite_only(db)
+    import gc
+    import weakref
+
+    from hall_server.storage import read_one
+    for keep in (False, True):
+        engine = make_engine(db.url, keep_connections=keep)
+        with write_tx(engine) as c:
+            c.execute(update(halls).values(seq=halls.c.seq + 1))
+        with read_one(engine) as c:
+            c.execute(select(halls.c.seq)).all()
+        if keep:
+            engine.dispose()
+        gone = weakref.ref(engine)
+        del engine, c
+        gc.collect()
+        assert gone() is None, keep
+
+
+def test_a_prepared_statement_on_a_connection_closed_under_it_is_a_503_not_a_500(db):
+    """A driver connection that is gone surfaces as SQLAlchemy's error flagged as a lost connection (the server
+    answers 503, retry), as Connection.execute does; values for no bind of the statement are refused."""
+    _sqlite_only(db)
+    from sqlalchemy import bindparam
+    from sqlalchemy import exc as sa_exc
+
+    from hall_server.storage import Prepared, db_unavailable, read_one
+    seq_of = Prepared(select(halls.c.seq).where(halls.c.code == bindparam("b_hall")))
+    with read_one(db.engine) as c:
+        with pytest.raises(sa_exc.StatementError, match="no bind"):
+            seq_of.first(c, {"b_hall": "kfs", "b_typo": 1})
+        c.connection.dbapi_connection.close()  # behind SQLAlchemy's back
+        with pytest.raises(sa_exc.DBAPIError) as caught:
+            seq_of.first(c, {"b_hall": "kfs"})
+    assert caught.value.connection_invalidated and db_unavailable(caught.value)
+    with read_one(db.engine) as c:  # the next use gets a working connection
+        assert seq_of.scalar(c, {"b_hall": "kfs"}) == 0
