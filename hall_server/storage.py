@@ -33,6 +33,7 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,6 @@ def _sqlite_setup(engine: Engine) -> None:
         try:
             dbapi_conn.execute(sql)  # type: ignore[union-attr]
         except engine.dialect.loaded_dbapi.Error as err:
-            from sqlalchemy import exc as sa_exc
             gone = bool(engine.dialect.is_disconnect(err, dbapi_conn, None))
             raise sa_exc.DBAPIError.instance(sql, (), err, engine.dialect.loaded_dbapi.Error,
                                              connection_invalidated=gone, dialect=engine.dialect) from err
@@ -351,7 +351,6 @@ _PG_UNREACHABLE = ("08", "53", "57P", "58")
 
 def db_unavailable(exc: BaseException) -> bool:
     """Whether an exception means the database cannot be reached now (retry later), not a bug."""
-    from sqlalchemy import exc as sa_exc
     if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):  # pool exhausted, connection gone
         return True
     if not isinstance(exc, sa_exc.DBAPIError):
@@ -597,7 +596,6 @@ class Prepared:
         return plan
 
     def _run(self, c: Connection, params: dict[str, Any], fetch: bool, raw: bool = False) -> tuple[_Plan, Any]:
-        from sqlalchemy import exc as sa_exc
         plan = self._plan(c, params)
         try:
             args = plan.params(params)
@@ -644,7 +642,6 @@ class Prepared:
     def one(self, c: Connection, params: dict[str, Any]) -> Any:
         rows = self.all(c, params)
         if len(rows) != 1:
-            from sqlalchemy import exc as sa_exc
             raise sa_exc.NoResultFound("no row") if not rows else sa_exc.MultipleResultsFound("more than one row")
         return rows[0]
 
