@@ -537,6 +537,8 @@ class _Plan:
         self.bind_procs = [(i, proc) for i, proc in enumerate(procs) if proc is not None]
         columns = compiled._result_columns
         self.result_types = [entry.type for entry in columns]
+        # whether the driver's rows are already the values (Prepared.tuples): no column to convert
+        self.raw_ok = not any(t._cached_result_processor(dialect, None) is not None for t in self.result_types)
         self.row_class = _row_class(tuple(entry.keyname for entry in columns)) if columns else None
         self.result_procs: list[tuple[int, Any]] | None = None
         self.dialect = dialect
@@ -629,9 +631,7 @@ class Prepared:
     def tuples(self, c: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """The rows as the driver gives them: for a statement whose columns need no result processing
         (checked), a large read skips making a row object of each."""
-        plan = self._plan(c, params)
-        if plan.result_types and any(t._cached_result_processor(c.dialect, None) is not None
-                                     for t in plan.result_types):
+        if not self._plan(c, params).raw_ok:
             raise TypeError("Prepared.tuples: a column of this statement needs result processing; use all()")
         return self._run(c, params, False, raw=True)[1]  # type: ignore[no-any-return]
 

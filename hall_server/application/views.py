@@ -107,7 +107,7 @@ def top_candidates(c: Connection, hall: str, profile: policy.WindowProfile,
     return list(out.values())
 
 
-# one equality per state, not IN: an IN list is expanded into the SQL on every execution (runs per issue)
+# one equality per state, not IN: an IN list is expanded into the SQL on every execution
 _OPEN_WINDOWS = Prepared(select(windows.c.services).where(windows.c.hall == bindparam("b_hall"),
                                                          or_(*(windows.c.state == s for s in TAKES_TICKETS))))
 
@@ -115,8 +115,9 @@ _OPEN_WINDOWS = Prepared(select(windows.c.services).where(windows.c.hall == bind
 def open_windows(c: Connection, hall: str) -> dict[str, int]:
     """Open windows per service, read in the caller's transaction (services none serves are absent).
 
-    The rule is `domain.windows.takes_tickets`: the kiosk's `open` and issuing's refusal both come
-    from here, so a service the kiosk shows closed is one the API refuses.
+    The rule is `domain.windows.takes_tickets`: the kiosk's `open` comes from here and issuing's refusal
+    from `serves_open`, the same rule in one lookup (the storage contract tests check that they agree),
+    so a service the kiosk shows closed is one the API refuses.
     """
     counts: dict[str, int] = defaultdict(int)
     for r in _OPEN_WINDOWS.all(c, {"b_hall": hall}):
