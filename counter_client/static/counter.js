@@ -1504,8 +1504,14 @@
   }
 
   // ----- keyboard ---------------------------------------------------------------------------------------
+  // A field of a dialog that has just closed is not typing: Escape closes the dialog at once, but focus
+  // leaves it only at the close event (a task of its own), and a shortcut pressed meanwhile was lost.
+  function inClosedDialog(target) {
+    var dlg = target.closest ? target.closest("dialog") : null;
+    return !!dlg && !dlg.open;
+  }
   function isTyping(target) {
-    if (!target || !target.tagName) return false;
+    if (!target || !target.tagName || inClosedDialog(target)) return false;
     var tag = target.tagName;
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
   }
@@ -1515,6 +1521,7 @@
     if (e.defaultPrevented || e.ctrlKey || e.altKey || e.metaKey) return;
     if (openDialog()) return;
     if (e.key === "Escape" && !$("banner").hidden) { hideError(); return; }
+    if (e.target && e.target.tagName && inClosedDialog(e.target) && S.screen === "work") $("screen-work").focus();
     if (isTyping(e.target)) return;
     if (S.screen === "picker") { onPickerKey(e); return; }
     if (S.screen !== "work" || e.repeat) return;
