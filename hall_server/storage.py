@@ -137,7 +137,12 @@ Index("ix_tickets_phone", tickets.c.hall, tickets.c.status,
 ACTIVE_SQL = "status IN ('called', 'serving')"
 Index("ix_tickets_one_active_per_window", tickets.c.hall, tickets.c.window, unique=True,
       sqlite_where=text(ACTIVE_SQL), postgresql_where=text(ACTIVE_SQL))
-Index("ix_tickets_waiting", tickets.c.hall, tickets.c.status, tickets.c.service, tickets.c.queued_at)
+# Each service's queue in call order. target_window comes before queued_at: the per-service lists are
+# the untargeted tickets (target_window IS NULL, an equality here), so their heads still come in order,
+# and counting the people ahead of a new ticket reads this index alone (20 µs for 280 waiting of one
+# service instead of 77 with a row lookup each: it ran on every issue; migration 0007).
+Index("ix_tickets_waiting", tickets.c.hall, tickets.c.status, tickets.c.service, tickets.c.target_window,
+      tickets.c.queued_at)
 
 ticket_events = Table(
     "ticket_events", metadata,

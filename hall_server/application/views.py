@@ -31,17 +31,17 @@ WINDOW_LIST = 50  # waiting tickets a counter page lists
 
 
 def _ahead_query(ordinary: bool, new: bool) -> Any:
-    if new:  # a ticket being issued now comes after everything already queued
-        earlier = tickets.c.queued_at <= bindparam("b_at")
-    else:
-        earlier = or_(tickets.c.queued_at < bindparam("b_at"),
-                      and_(tickets.c.queued_at == bindparam("b_at"), tickets.c.id < bindparam("b_id")))
-    before = or_(tickets.c.priority.is_not(None), earlier) if ordinary \
-        else and_(tickets.c.priority.is_not(None), earlier)
     q = select(func.count()).select_from(tickets).where(
         tickets.c.hall == bindparam("b_hall"), tickets.c.status == Status.WAITING.value,
-        tickets.c.service == bindparam("b_service"), tickets.c.target_window.is_(None), before)
-    return q if new else q.where(tickets.c.id != bindparam("b_id"))
+        tickets.c.service == bindparam("b_service"), tickets.c.target_window.is_(None))
+    if new:  # a ticket being issued now comes after everything already queued: for an ordinary one, the
+        # whole list, counted in the index alone (ix_tickets_waiting); for a priority one, its priorities
+        return q if ordinary else q.where(tickets.c.priority.is_not(None))
+    earlier = or_(tickets.c.queued_at < bindparam("b_at"),
+                  and_(tickets.c.queued_at == bindparam("b_at"), tickets.c.id < bindparam("b_id")))
+    before = or_(tickets.c.priority.is_not(None), earlier) if ordinary \
+        else and_(tickets.c.priority.is_not(None), earlier)
+    return q.where(before, tickets.c.id != bindparam("b_id"))
 
 
 # built once per shape (ordinary?, new?): the count runs on every issue and phone refresh
@@ -51,9 +51,9 @@ _AHEAD = {(o, n): Prepared(_ahead_query(o, n)) for o in (True, False) for n in (
 def people_ahead(c: Connection, hall: str, service: str, priority: str | None, queued_at: datetime,
                  ticket_id: int | None) -> int:
     """Waiting tickets of the same service the policy calls first: one indexed count, no ranking."""
-    params = {"b_hall": hall, "b_service": service, "b_at": queued_at}
+    params: dict[str, Any] = {"b_hall": hall, "b_service": service}
     if ticket_id is not None:
-        params["b_id"] = ticket_id
+        params["b_at"], params["b_id"] = queued_at, ticket_id
     return int(_AHEAD[(priority is None, ticket_id is None)].scalar(c, params))
 
 

@@ -466,6 +466,48 @@ def test_serves_open_agrees_with_the_open_windows_the_kiosk_shows(db):
                     s: bool(shown.get(s)) for s in codes + ["unknown", "%", "_"]}, (hall_round, hall, shown)
 
 
+def test_people_ahead_counts_what_the_domains_rule_counts_and_a_new_tickets_count_reads_the_index_alone(db):
+    """`views.people_ahead` (one SQL count, on every issue and phone refresh) agrees with the domain's rule
+    (`estimate.people_ahead`) over random queues: priorities, transfers to a window, other services, equal
+    times, for waiting tickets and for a ticket issued now. On SQLite the new ticket's count reads the
+    waiting index alone (target_window is in it: migration 0007), so its cost is the index's range only."""
+    import random
+
+    from hall_server.application.views import _AHEAD, people_ahead
+    from hall_server.domain import estimate, policy
+    rnd = random.Random(7)
+    now = NOW + timedelta(hours=1)
+    for hall_round in range(12):
+        with write_tx(db.engine) as c:
+            c.execute(tickets.delete())
+            for n in range(1, rnd.randint(0, 40) + 1):
+                c.execute(insert(tickets).values(**ticket(
+                    n, service=rnd.choice(["building_permit", "site_suitability"]),
+                    priority=rnd.choice([None, None, None, "elderly"]),
+                    target_window=rnd.choice([None, None, None, None, 2]),
+                    status=rnd.choice(["waiting", "waiting", "waiting", "called", "done"]),
+                    queued_at=NOW + timedelta(seconds=rnd.choice([0, 0, 5, 10, 20, 30])))))
+        with read_tx(db.engine) as c:
+            rows = c.execute(select(tickets).where(tickets.c.status == "waiting")).all()
+            waiting = tuple(policy.Candidate(r.id, r.service, r.queued_at, r.priority, r.target_window) for r in rows)
+            snap = estimate.HallSnapshot(at=now, waiting=waiting, windows=(), minutes={}, v1_minutes={},
+                                         hall_minutes=5.0)
+            for service in ("building_permit", "site_suitability", "unknown"):
+                for priority in (None, "elderly"):
+                    assert people_ahead(c, "kfs", service, priority, now, None) == \
+                        estimate.people_ahead(snap, service, priority), (hall_round, service, priority)
+            for t in waiting:
+                assert people_ahead(c, "kfs", t.service, t.priority, t.queued_at, t.id) == \
+                    estimate.people_ahead(snap, t.service, t.priority, t), (hall_round, t)
+    if db.engine.dialect.name == "sqlite":  # the SQL and values as Prepared runs them
+        params = {"b_hall": "kfs", "b_service": "building_permit"}
+        with db.engine.connect() as c:
+            run = _AHEAD[(True, True)]._plan(c, params)
+            plan = " ".join(str(r) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + run.sql,
+                                                               run.params(params)).all())
+        assert "COVERING INDEX ix_tickets_waiting" in plan, plan
+
+
 def test_a_write_that_cannot_begin_is_the_databases_error_and_a_503(db):
     """BEGIN runs on the driver's connection (storage._sqlite_setup): a database locked past the busy timeout
     still comes back as SQLAlchemy's OperationalError, which the server answers 503 (retry), not 500."""
