@@ -7,6 +7,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from hall_server.storage import for_writes
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -22,7 +24,7 @@ def upgrade(engine: Engine) -> None:
     """Bring the database to the newest schema."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.connect() as conn:
-        conn = conn.execution_options(hall_write=True)
+        conn = for_writes(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.commit()

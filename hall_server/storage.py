@@ -305,9 +305,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("hall_single"):
+        kind = getattr(conn, _KIND, None)  # set by each use (`_Lease`) or by `for_writes`
+        if kind == "single":
             return  # read_one: the statement is its own transaction
-        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("hall_write") else "BEGIN DEFERRED"
+        sql = "BEGIN IMMEDIATE" if kind == "write" else "BEGIN DEFERRED"
         # on the driver's connection (SQLAlchemy's execute cost more than the BEGIN itself, 2.7% of an
         # issue under load); its error comes back as SQLAlchemy's, as the execute's would (a database
         # out of reach is a 503)
@@ -426,27 +427,52 @@ def _close(conn: Connection, invalidate: bool) -> None:
         log.warning("a SQLite connection could not be closed", exc_info=True)
 
 
-# what the begin event (`_sqlite_setup`) reads: a write begins IMMEDIATE, a single read begins nothing
-_KINDS: dict[str, dict[str, bool]] = {"write": {"hall_write": True, "hall_single": False},
-                                      "single": {"hall_write": False, "hall_single": True}}
+# What the begin event (`_sqlite_setup`) reads, set on the Connection for each use: a write begins
+# IMMEDIATE, a single read begins nothing, anything else DEFERRED. A plain attribute, not an execution
+# option: setting options on a kept connection at every lease cost 1.6% of an issue under load.
+_KIND = "_hall_kind"
 
 
-@contextmanager
-def _connection(engine: Engine, kind: str) -> Iterator[Connection]:
-    kept: _Kept | None = getattr(engine, "_hall_kept", None)
-    if kept is None:
-        with engine.connect() as plain:
-            yield plain.execution_options(**_KINDS[kind])
-        return
-    generation = kept.generation
-    conn = (kept.take() or engine.connect()).execution_options(**_KINDS[kind])  # in place (SQLAlchemy 2)
-    clean = False
-    try:
-        yield conn
-        clean = True
-    finally:
+def for_writes(conn: Connection) -> Connection:
+    """Mark a connection of one's own (migrations, tools) so that its transactions begin IMMEDIATE."""
+    setattr(conn, _KIND, "write")
+    return conn
+
+
+class _Lease:
+    """A connection for one use (`write_tx`, `read_one`): a kept one (`_Kept`) when the engine keeps
+    them, else the pool's. A class, not a generator context manager: it runs twice per request."""
+
+    __slots__ = ("engine", "kind", "conn", "kept", "generation", "plain")
+
+    def __init__(self, engine: Engine, kind: str) -> None:
+        self.engine, self.kind = engine, kind
+        self.kept: _Kept | None = getattr(engine, "_hall_kept", None)
+        self.generation = 0
+        self.plain: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        kept = self.kept
+        if kept is None:
+            conn = self.plain = self.engine.connect()
+        else:
+            self.generation = kept.generation
+            conn = kept.take() or self.engine.connect()
+        setattr(conn, _KIND, self.kind)
+        self.conn = conn
+        return conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self.release(clean=kind is None)
+
+    def release(self, clean: bool) -> None:
+        if self.plain is not None:
+            self.plain.close()  # back to the pool, which resets it
+            return
+        conn, kept = self.conn, self.kept
+        assert kept is not None
         kept_it = False
-        if clean and not conn.invalidated and not conn.closed and generation == kept.generation:
+        if clean and not conn.invalidated and not conn.closed and self.generation == kept.generation:
             try:
                 if conn.in_transaction():
                     conn.rollback()  # a read's implicit transaction: ended, as the pool's reset would
@@ -456,23 +482,43 @@ def _connection(engine: Engine, kind: str) -> Iterator[Connection]:
             except Exception:  # a connection that cannot even roll back is not kept
                 log.warning("a SQLite connection could not be reset; closing it", exc_info=True)
         if not kept_it:
-            _close(conn, invalidate=generation != kept.generation)  # taken before a dispose: closed now
+            _close(conn, invalidate=self.generation != kept.generation)  # taken before a dispose: closed now
 
 
-@contextmanager
-def write_tx(engine: Engine) -> Iterator[Connection]:
+class write_tx:  # named as the function it replaced: `with write_tx(engine) as c:`
     """A write transaction: committed on success, rolled back on any error."""
-    with _connection(engine, "write") as conn, conn.begin():
-        yield conn
+
+    __slots__ = ("lease", "tx")
+
+    def __init__(self, engine: Engine) -> None:
+        self.lease = _Lease(engine, "write")
+
+    def __enter__(self) -> Connection:
+        conn = self.lease.__enter__()
+        try:
+            self.tx = conn.begin()
+        except BaseException:
+            self.lease.release(clean=False)
+            raise
+        return conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        clean = False
+        try:
+            if kind is None:
+                self.tx.commit()
+                clean = True
+            else:
+                self.tx.rollback()
+        finally:
+            self.lease.release(clean)
 
 
-@contextmanager
-def read_one(engine: Engine) -> Iterator[Connection]:
+def read_one(engine: Engine) -> _Lease:
     """A connection for ONE read statement, which sees one consistent state by itself: on SQLite it
     runs in its own implicit transaction (no BEGIN and COMMIT around it: the token lookup of every
     request went from 243 to 185 µs in process); PostgreSQL begins one implicitly as always."""
-    with _connection(engine, "single") as conn:
-        yield conn
+    return _Lease(engine, "single")
 
 
 @contextmanager

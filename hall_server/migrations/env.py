@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from hall_server.storage import make_engine, metadata
+from hall_server.storage import for_writes, make_engine, metadata
 
 config = context.config
 
@@ -24,7 +24,7 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as conn:
-        conn = conn.execution_options(hall_write=True)
+        conn = for_writes(conn)
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

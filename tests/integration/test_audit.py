@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from hall_server.application import Actor, audit
 from hall_server.application.auth import Auth, Unauthorized
+from hall_server.storage import for_writes
 from tests.support import ROOT
 
 
@@ -59,7 +60,7 @@ def test_every_action_is_in_the_chain_and_it_verifies(busy_app):
 
 def _tamper(app, sql: str) -> None:
     with app.engine.connect() as c:
-        c = c.execution_options(hall_write=True)
+        c = for_writes(c)
         with c.begin():
             c.execute(text(sql))
 
