@@ -185,20 +185,32 @@ class Broadcaster:
     """Turns a committed Outcome into Socket.IO events, each stamped with the hall's seq.
 
     The change's own events go out at once. The hall's waiting counts and estimates
-    (`queue_changed`) are recomputed at most once per QUEUE_COALESCE_S per hall: under a rush
+    (`queue_changed`) are recomputed at most once per QUEUE_COALESCE_S per hall (longer while a
+    recomputation takes more than REBUILD_SHARE of that: a queue of thousands): under a rush
     of tickets one recomputation covers many changes. A change that sends nothing else to the
     hall room gets a `queue_changed` at once too (exact counts, the estimates of the shared live
     state), so every seq reaches every board; the recomputation follows as for any change.
     """
 
     QUEUE_COALESCE_S = 0.3
+    # The recomputation walks the hall's whole queue: at most this share of the time goes to it. A
+    # queue of thousands under a rush of tickets takes tens of ms per rebuild; every QUEUE_COALESCE_S
+    # that grew each ticket's cost with the queue (server CPU per issue +15% from 3,000 to 9,000
+    # waiting). The wait is then rebuild time / REBUILD_SHARE, at most QUEUE_COALESCE_MAX_S.
+    REBUILD_SHARE = 0.05
+    QUEUE_COALESCE_MAX_S = 2.0
     RETRY_S = 1.0  # while the database is out of reach, the owed queue_changed is retried this often
 
-    def __init__(self, app: HallApp, sio: SocketIO) -> None:
-        self.app, self.sio = app, sio
+    def __init__(self, app: HallApp, sio: SocketIO, clock: Any = time.perf_counter) -> None:
+        self.app, self.sio, self.clock = app, sio, clock
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}  # hall -> newest seq whose queue state is not sent yet
         self._pushed: dict[str, int] = {}  # hall -> newest seq this process pushed to its clients
+        self._pause: dict[str, float] = {}  # hall -> the wait before its next recomputation
+
+    def coalesce_s(self, hall: str) -> float:
+        """How long the hall's changes are gathered before its queue state is recomputed."""
+        return self._pause.get(hall, self.QUEUE_COALESCE_S)
 
     def _note(self, hall: str, seq: int) -> None:
         with self._lock:
@@ -245,12 +257,16 @@ class Broadcaster:
             self.sio.start_background_task(self._flush_later, outcome.hall)
 
     def _flush_later(self, hall: str, delay: float | None = None) -> None:
-        self.sio.sleep(self.QUEUE_COALESCE_S if delay is None else delay)
+        self.sio.sleep(self.coalesce_s(hall) if delay is None else delay)
         with self._lock:
             seq = self._pending.pop(hall, None)
         if seq is not None:
             try:
+                t0 = self.clock()
                 self._send_queue(hall, seq)
+                took = self.clock() - t0
+                self._pause[hall] = min(max(self.QUEUE_COALESCE_S, took / self.REBUILD_SHARE),
+                                        self.QUEUE_COALESCE_MAX_S)
             except Exception as exc:
                 if not db_unavailable(exc):
                     log.exception("queue_changed for hall %s failed", hall)
