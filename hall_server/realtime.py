@@ -193,10 +193,9 @@ class Broadcaster:
     """
 
     QUEUE_COALESCE_S = 0.3
-    # The recomputation walks the hall's whole queue: at most this share of the time goes to it. A
-    # queue of thousands under a rush of tickets takes tens of ms per rebuild; every QUEUE_COALESCE_S
-    # that grew each ticket's cost with the queue (server CPU per issue +15% from 3,000 to 9,000
-    # waiting). The wait is then rebuild time / REBUILD_SHARE, at most QUEUE_COALESCE_MAX_S.
+    # The recomputation walks the hall's whole queue: at most this share of the time goes to it, so
+    # its cost per ticket does not grow with the queue (21-30 ms per rebuild at 3,000-9,000 waiting).
+    # The wait is then rebuild time / REBUILD_SHARE, at most QUEUE_COALESCE_MAX_S.
     REBUILD_SHARE = 0.05
     QUEUE_COALESCE_MAX_S = 2.0
     RETRY_S = 1.0  # while the database is out of reach, the owed queue_changed is retried this often
