@@ -13,6 +13,7 @@ from flask_socketio import SocketIO, join_room
 from hall_server import events as ev
 from hall_server.application import HallApp, Outcome
 from hall_server.application.auth import Auth
+from hall_server.application.estimates import rebuild_pause
 from hall_server.current import runtime
 from hall_server.domain.errors import DomainError
 from hall_server.storage import db_unavailable
@@ -186,18 +187,13 @@ class Broadcaster:
 
     The change's own events go out at once. The hall's waiting counts and estimates
     (`queue_changed`) are recomputed at most once per QUEUE_COALESCE_S per hall (longer while a
-    recomputation takes more than REBUILD_SHARE of that: a queue of thousands): under a rush
+    recomputation would take more than estimates.REBUILD_SHARE of the time: a queue of thousands): under a rush
     of tickets one recomputation covers many changes. A change that sends nothing else to the
     hall room gets a `queue_changed` at once too (exact counts, the estimates of the shared live
     state), so every seq reaches every board; the recomputation follows as for any change.
     """
 
-    QUEUE_COALESCE_S = 0.3
-    # The recomputation walks the hall's whole queue: at most this share of the time goes to it, so
-    # its cost per ticket does not grow with the queue (21-30 ms per rebuild at 3,000-9,000 waiting).
-    # The wait is then rebuild time / REBUILD_SHARE, at most QUEUE_COALESCE_MAX_S.
-    REBUILD_SHARE = 0.05
-    QUEUE_COALESCE_MAX_S = 2.0
+    QUEUE_COALESCE_S = 0.3  # longer after a costly recomputation (`estimates.rebuild_pause`)
     RETRY_S = 1.0  # while the database is out of reach, the owed queue_changed is retried this often
 
     def __init__(self, app: HallApp, sio: SocketIO, clock: Any = time.perf_counter) -> None:
@@ -264,8 +260,7 @@ class Broadcaster:
                 t0 = self.clock()
                 self._send_queue(hall, seq)
                 took = self.clock() - t0
-                self._pause[hall] = min(max(self.QUEUE_COALESCE_S, took / self.REBUILD_SHARE),
-                                        self.QUEUE_COALESCE_MAX_S)
+                self._pause[hall] = rebuild_pause(took, self.QUEUE_COALESCE_S)
             except Exception as exc:
                 if not db_unavailable(exc):
                     log.exception("queue_changed for hall %s failed", hall)

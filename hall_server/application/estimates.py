@@ -31,6 +31,17 @@ RECENT_SAMPLES = 10
 DURATIONS_TTL = 15.0  # seconds (of the app's clock) a hall's recent service times are reused
 HISTORY_DAYS = 28  # past days whose service times are the prior of the estimates
 DRIFT_S = 5.0  # app-clock seconds after which a view is rebuilt even without a change (time moves waits)
+# A live state walks the hall's whole queue (21-30 ms at 3,000-9,000 waiting): at most this share of the
+# time goes to rebuilding it, whoever rebuilds it (the broadcaster's coalesced queue_changed, or a
+# request that finds it too old), so its cost per ticket does not grow with the queue.
+REBUILD_SHARE = 0.05
+REBUILD_PAUSE_MAX_S = 2.0
+
+
+def rebuild_pause(build_s: float, floor_s: float) -> float:
+    """How long a live state that took `build_s` to build serves before the next: at least `floor_s`,
+    long enough that rebuilds take at most REBUILD_SHARE of the time, at most REBUILD_PAUSE_MAX_S."""
+    return min(max(floor_s, build_s / REBUILD_SHARE), max(floor_s, REBUILD_PAUSE_MAX_S))
 
 
 @dataclass
@@ -76,6 +87,7 @@ class LiveView:
     waiting: dict[str, int]
     open: dict[str, int]
     live: estimate.LiveWaits | None
+    build_s: float = 0.0  # how long it took to build (`rebuild_pause`)
     _etas: dict[int, int | None] = field(default_factory=dict)  # waiting ticket id -> seconds, as asked
     _ids: dict[int, policy.Candidate] | None = None
     _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
@@ -261,8 +273,9 @@ class WaitEstimates:
     def view(self, hall: HallDef, seq: int | None = None, max_stale: float | None = None) -> LiveView:
         """The hall's live state at `seq` or later (None: the latest known).
 
-        A view older than `max_stale` real seconds (default: the core's setting) or DRIFT_S app
-        seconds is rebuilt (max_stale=math.inf: any view there is, however old); within that a
+        A view older than `max_stale` real seconds (default: the core's setting; for a view costly to
+        build, at least twice the broadcaster's pause after it, `rebuild_pause`) or DRIFT_S app seconds
+        is rebuilt (max_stale=0: now, max_stale=math.inf: any view there is, however old); within that a
         reader may get the state of a moment ago, which under a rush is what makes one computation
         serve many requests. One build at a time per hall: readers that wait for it take its result.
         """
@@ -290,7 +303,10 @@ class WaitEstimates:
             return False
         if seq is not None and cur.seq >= seq:
             return True
-        return time.monotonic() - cur.built <= stale
+        # 0: rebuild now; else a view costly to build serves longer: twice the broadcaster's pause
+        # after it (`rebuild_pause`), so that its coalesced rebuild comes first and no request waits for one
+        limit = stale if stale <= 0 else max(stale, 2 * rebuild_pause(cur.build_s, 0.0))
+        return time.monotonic() - cur.built <= limit
 
     def forget(self, hall: str | None = None) -> None:
         """Drop cached views (tests that change the estimator or the clock)."""
@@ -300,6 +316,7 @@ class WaitEstimates:
             self._views.pop(hall, None)
 
     def _build(self, c: Connection, hall: HallDef) -> LiveView:
+        t0 = time.monotonic()
         seq = c.execute(select(halls.c.seq).where(halls.c.code == hall.code)).scalar_one()
         snap = self.snapshot(c, hall)
         waiting: dict[str, int] = defaultdict(int)
@@ -311,8 +328,9 @@ class WaitEstimates:
                 for code in w.services:
                     open_counts[code] += 1
         live = estimate.LiveWaits(snap) if self.estimator == estimate.DEFAULT_ESTIMATOR else None
-        return LiveView(hall.code, seq, time.monotonic(), snap, self.estimator, dict(waiting),
-                        dict(open_counts), live)
+        built = time.monotonic()
+        return LiveView(hall.code, seq, built, snap, self.estimator, dict(waiting), dict(open_counts), live,
+                        build_s=built - t0)
 
     # ----- the snapshot ---------------------------------------------------------------------
     def snapshot_now(self, hall: HallDef) -> estimate.HallSnapshot:

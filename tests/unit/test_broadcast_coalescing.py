@@ -1,5 +1,5 @@
 """The coalesced `queue_changed`: its recomputation walks the whole queue, so it takes at most a share
-of the time (Broadcaster.REBUILD_SHARE): a slow one spaces the next out, a fast one brings it back."""
+of the time (estimates.REBUILD_SHARE): a slow one spaces the next out, a fast one brings it back."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +8,7 @@ import pytest
 
 from hall_server import events as ev
 from hall_server.application import Outcome
+from hall_server.application.estimates import REBUILD_PAUSE_MAX_S, REBUILD_SHARE
 from hall_server.realtime import Broadcaster
 
 
@@ -74,12 +75,12 @@ def test_a_slow_recomputation_spaces_the_next_one_out_and_a_fast_one_brings_it_b
     b, app, sio = make()
     app.cost = 0.04  # a queue of thousands: 40 ms
     change(b, sio, 1)
-    assert b.coalesce_s("kfs") == pytest.approx(0.04 / Broadcaster.REBUILD_SHARE)  # 0.8 s: 5% of the time
+    assert b.coalesce_s("kfs") == pytest.approx(0.04 / REBUILD_SHARE)  # 0.8 s: 5% of the time
     change(b, sio, 2)
-    assert sio.slept[-1] == pytest.approx(0.04 / Broadcaster.REBUILD_SHARE)
+    assert sio.slept[-1] == pytest.approx(0.04 / REBUILD_SHARE)
     app.cost = 0.5  # never more than the cap between two recomputations
     change(b, sio, 3)
-    assert b.coalesce_s("kfs") == Broadcaster.QUEUE_COALESCE_MAX_S
+    assert b.coalesce_s("kfs") == REBUILD_PAUSE_MAX_S
     app.cost = 0.001
     change(b, sio, 4)
     assert b.coalesce_s("kfs") == Broadcaster.QUEUE_COALESCE_S
