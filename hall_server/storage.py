@@ -497,6 +497,7 @@ class write_tx:  # named as the function it replaced: `with write_tx(engine) as 
         conn = self.lease.__enter__()
         try:
             self.tx = conn.begin()
+            self.tx.__enter__()  # the transaction's own context: its commit, rollback and guards, as `with`
         except BaseException:
             self.lease.release(clean=False)
             raise
@@ -505,11 +506,8 @@ class write_tx:  # named as the function it replaced: `with write_tx(engine) as 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         clean = False
         try:
-            if kind is None:
-                self.tx.commit()
-                clean = True
-            else:
-                self.tx.rollback()
+            self.tx.__exit__(kind, exc, tb)  # commits (rolls back if that fails), or rolls back
+            clean = kind is None
         finally:
             self.lease.release(clean)
 
