@@ -164,6 +164,21 @@ def test_write_tx_keeps_nothing_when_the_block_fails(db):
         assert c.execute(select(halls.c.seq).where(halls.c.code == "kfs")).scalar_one() == 0
 
 
+def test_write_tx_keeps_nothing_when_its_commit_fails_and_serves_the_next(db):
+    """write_tx is the transaction's own context: a COMMIT that fails (SQLite's deferred foreign key check)
+    raises, nothing of it is kept, and the next transaction works."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("a commit-time failure is made here with SQLite's deferred foreign keys")
+    with pytest.raises(IntegrityError), write_tx(db.engine) as c:
+        c.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+        c.execute(insert(tickets).values(**ticket(1)))
+        c.execute(insert(tickets).values(**ticket(2, hall="nowhere")))  # checked at COMMIT only
+    with write_tx(db.engine) as c:
+        c.execute(insert(tickets).values(**ticket(3)))
+    with read_tx(db.engine) as c:
+        assert c.execute(select(tickets.c.number)).scalars().all() == ["A-003"]
+
+
 def test_read_tx_never_sees_uncommitted_work(db):
     with write_tx(db.engine) as w:
         w.execute(insert(tickets).values(**ticket(1)))
