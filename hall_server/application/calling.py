@@ -1,6 +1,7 @@
 """Calling and serving: next, a named ticket, recall, start, complete, no-show, park, transfer, move."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -101,8 +102,31 @@ def call_next(cmd: CallNext, core: Core, views: Views) -> dict[str, Any] | None:
 
 
 def _choose(uow: UnitOfWork, core: Core, hall: Any, win: Row[Any]) -> policy.Choice | None:
-    """The policy's pick among the heads of the queue; on PostgreSQL, the best row nobody holds."""
+    """The policy's pick among the heads of the queue; on PostgreSQL, the best row nobody holds.
+
+    A row held by another transaction is skipped, never waited for (a wait could deadlock with a
+    cancel that holds the ticket and waits for the hall's seq). When only held rows are left, the pick
+    is tried again a few times, HELD_WAIT_S apart, before "nobody waiting": a cancel's or another call's
+    row is gone by then, but one the near-turn SMS marks stays waiting, and the clerk was told nobody
+    waited while somebody did (CI, PostgreSQL, test_sms_outbox).
+    """
+    for attempt in range(HELD_RETRIES + 1):
+        choice, held = _pick(uow, core, hall, win)
+        if choice is not None or not held:
+            return choice
+        if attempt < HELD_RETRIES:
+            time.sleep(HELD_WAIT_S)  # cooperative under gevent and eventlet (monkey-patched)
+    return None
+
+
+HELD_RETRIES = 5
+HELD_WAIT_S = 0.02
+
+
+def _pick(uow: UnitOfWork, core: Core, hall: Any, win: Row[Any]) -> tuple[policy.Choice | None, bool]:
+    """One pass of `_choose`: the pick, and whether a row was passed over because another held it."""
     profile = profile_of(hall, win)
+    held = False
     for limit in CANDIDATE_LIMITS:
         pool = top_candidates(uow.c, hall.code, profile, limit)
         ranked = policy.rank_candidates(profile, pool, win.priority_streak)
@@ -110,12 +134,13 @@ def _choose(uow: UnitOfWork, core: Core, hall: Any, win: Row[Any]) -> policy.Cho
         for choice in shown:
             if core.pg:  # take the best row nobody else holds; skip, never wait
                 got = _HOLD_WAITING.first(uow.c, {"b_id": choice.ticket.id})
-                if got is None:
+                if got is None:  # held by another transaction (or no longer waiting: it was held)
+                    held = True
                     continue
-            return choice
+            return choice, held
         if len(ranked) < (limit or 0):
-            return None  # every eligible ticket was seen
-    return None
+            return None, held  # every eligible ticket was seen
+    return None, held
 
 
 def call_ticket(cmd: CallTicket, core: Core, views: Views) -> dict[str, Any]:

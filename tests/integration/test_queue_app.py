@@ -296,3 +296,37 @@ def test_transfers_and_moves_into_a_closed_service_still_work(app):
     sup = Actor("user", "sup", "supervisor")
     assert app.move_waiting("kfs", b["number"], "rent_payment", sup)["service"] == "rent_payment"
     assert app.queue_state("kfs")["waiting"] == {"rent_payment": 2}
+
+
+def test_a_ticket_held_for_a_moment_by_another_transaction_is_called_not_reported_missing(make_app, db_url,
+                                                                                           monkeypatch):
+    """PostgreSQL: call-next skips rows another transaction holds (never waits: that could deadlock). The
+    near-turn SMS marks waiting tickets in a short transaction of its own; a call in that moment found
+    only held rows and said "nobody waiting" while the ticket waited. Now the pick is tried again a few
+    times first. The other transaction lets go at the first retry (deterministic, no timing)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL skips held rows (SQLite has one writer at a time)")
+    import time
+
+    from hall_server.application import calling
+    app = make_app(db_url)
+    clerk = staff(app, 1, 1)
+    only = app.issue_ticket("kfs", "building_permit")[0]
+    other = app.engine.connect()
+    held = other.begin()
+    other.execute(select(tickets.c.id).where(tickets.c.number == only["number"]).with_for_update())
+    waits: list[float] = []
+
+    def let_go(s: float) -> None:  # the other transaction ends while the call waits to try again
+        waits.append(s)
+        if held.is_active:
+            held.rollback()
+    monkeypatch.setattr(time, "sleep", let_go)  # the call's pause (calling.py uses time.sleep)
+    try:
+        called = app.call_next("kfs", 1, clerk)
+    finally:
+        if held.is_active:
+            held.rollback()
+        other.close()
+    assert called is not None and called["number"] == only["number"]
+    assert waits == [calling.HELD_WAIT_S]
