@@ -68,6 +68,15 @@ def keyboard_login(page: Page, username: str) -> None:
     page.keyboard.press("Enter")
 
 
+def keyboard_to_window(page: Page, username: str, window: int) -> None:
+    """Log in and sign in to a window (its digit, then Enter) with the keyboard: the work screen shows."""
+    keyboard_login(page, username)
+    expect(page.locator(f'.window-choice[data-window="{window}"]')).to_be_enabled()
+    page.keyboard.press(str(window))
+    page.keyboard.press("Enter")
+    expect(page.locator("body")).to_have_attribute("data-screen", "work")
+
+
 def test_two_clerks_work_at_once_one_with_the_keyboard_only(browser, live_server, shots):
     server = live_server
     # window 3: occupancy (B), window 4: housing (H); see config/halls/kafr_saqr.toml
@@ -207,11 +216,7 @@ def test_break_park_call_specific_errors_and_logout(browser, live_server, shots)
     errors: list[str] = []
     ctx, page = open_page(browser, server, errors)
     try:
-        keyboard_login(page, "clerk3")
-        expect(page.locator('.window-choice[data-window="3"]')).to_be_enabled()
-        page.keyboard.press("3")
-        page.keyboard.press("Enter")
-        expect(page.locator("body")).to_have_attribute("data-screen", "work")
+        keyboard_to_window(page, "clerk3", 3)
 
         # shortcuts stay quiet while an action makes no sense, and say so
         page.keyboard.press("s")
@@ -393,11 +398,7 @@ def test_a_shortcut_right_after_a_dialog_closes_is_not_lost(browser, live_server
     errors: list[str] = []
     ctx, page = open_page(browser, server, errors)
     try:
-        keyboard_login(page, "clerk3")
-        expect(page.locator('.window-choice[data-window="3"]')).to_be_enabled()
-        page.keyboard.press("3")
-        page.keyboard.press("Enter")
-        expect(page.locator("body")).to_have_attribute("data-screen", "work")
+        keyboard_to_window(page, "clerk3", 3)
         page.keyboard.press("n")
         expect(page.locator("#current")).to_have_attribute("data-number", ticket["number"])
         expect(page.locator("#current-recalls")).to_have_text("0 / 2")
