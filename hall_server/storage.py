@@ -5,6 +5,9 @@ import contextlib
 import json
 import logging
 import operator
+import os
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -485,15 +488,285 @@ class _Lease:
             _close(conn, invalidate=self.generation != kept.generation)  # taken before a dispose: closed now
 
 
-class write_tx:  # named as the function it replaced: `with write_tx(engine) as c:`
-    """A write transaction: committed on success, rolled back on any error."""
 
-    __slots__ = ("lease", "tx")
+# ----- group commit: SQLite under gevent (the server) ------------------------------------------------
+WRITER_WAIT_S = 30.0  # as SQLite's busy timeout: a writer that waits longer for its turn gets a 503
+SETTLE_MAX_S = 0.002  # a batch commits once the loop has nothing else ready, or after this at most
+_SAVEPOINT = "hall_w"
+
+
+def _gevent_hub() -> Any:
+    """The gevent hub when this process serves under gevent (monkey-patched), else None."""
+    if "gevent" not in sys.modules:
+        return None
+    from gevent import monkey
+    if not monkey.is_module_patched("socket"):
+        return None
+    import gevent
+    return gevent.get_hub()
+
+
+class CommitPace:
+    """Where the next commit runs: inline (on the loop) while the disk syncs fast, else on a thread.
+
+    Inline commits are timed; their moving average (weight AVG_WEIGHT) above OFF_ABOVE_S sends the
+    commits to the thread pool, where they cannot be timed without the GIL's hand-off in the figure,
+    so every PROBE_EVERY-th of them runs inline as a probe; once the average of the probes is below
+    INLINE_BELOW_S, commits run inline again. `mode`: "auto", or "1"/"0" to force one way.
+    """
+
+    OFF_ABOVE_S = 0.002  # fsync slower than this on average: the loop would stall, use the thread pool
+    INLINE_BELOW_S = 0.001  # ... back inline below this (the gap keeps it from flapping)
+    AVG_WEIGHT = 0.2
+    PROBE_EVERY = 50
+
+    def __init__(self, mode: str = "auto") -> None:
+        self.mode = mode if mode in ("0", "1") else "auto"
+        self.off_loop = self.mode == "1"
+        self.sync_s = 0.0  # moving average of the timed (inline) commits
+        self._since_probe = 0
+
+    def inline_next(self) -> bool:
+        """Whether the next commit runs on the loop (and is timed: call `observed` with its duration)."""
+        if self.mode != "auto":
+            return self.mode == "0"
+        if not self.off_loop:
+            return True
+        self._since_probe += 1
+        if self._since_probe >= self.PROBE_EVERY:
+            self._since_probe = 0
+            return True
+        return False
+
+    def observed(self, seconds: float) -> None:
+        """An inline commit took `seconds`."""
+        self.sync_s += self.AVG_WEIGHT * (seconds - self.sync_s)
+        if self.mode != "auto":
+            return
+        if not self.off_loop and self.sync_s > self.OFF_ABOVE_S:
+            self.off_loop = True
+            self._since_probe = 0
+            log.info("commits go to the thread pool: the disk syncs in %.1f ms on average", self.sync_s * 1000)
+        elif self.off_loop and self.sync_s < self.INLINE_BELOW_S:
+            self.off_loop = False
+            log.info("commits run inline again: the disk syncs in %.1f ms on average", self.sync_s * 1000)
+
+
+
+class BatchFailed(sa_exc.DisconnectionError):
+    """A write that was done but not kept: the commit it shared with others failed. Retry it (a 503)."""
+
+
+class _Batch:
+    """The writes one COMMIT makes durable: one transaction, a savepoint per write."""
+
+    __slots__ = ("lease", "conn", "dbapi", "tx", "done", "error", "poison", "writes")
+
+    def __init__(self, lease: _Lease, conn: Connection, tx: Any, done: Any) -> None:
+        self.lease, self.conn, self.tx, self.done = lease, conn, tx, done
+        self.dbapi: Any = conn.connection.dbapi_connection
+        self.error: BaseException | None = None  # why the batch was not kept (its members raise BatchFailed)
+        self.poison: BaseException | None = None  # a write left the transaction unusable: roll it all back
+        self.writes = 0  # the writes it keeps
+
+
+class _Group:
+    """Group commit for one SQLite engine under gevent, on the loop's thread.
+
+    Each write (`write_tx`) runs alone, in its turn on a cooperative lock (not SQLite's busy handler,
+    which would sleep inside the event loop), inside a savepoint of the open batch's transaction: a
+    write that fails rolls back to its savepoint and leaves the others' alone. The writer then waits
+    for the batch's COMMIT: nothing is answered or published before its write is durable
+    (synchronous=FULL). The batch commits when the loop has nothing else ready (every request that
+    could join has joined), or SETTLE_MAX_S after it opened: one fsync for all the writes of a burst
+    instead of one each. A request alone waits for nothing: the loop is idle at once. If the COMMIT
+    fails, or a write breaks the transaction itself (a lost connection, a disk error), nothing of the
+    batch is kept and each of its writers gets `BatchFailed`, a 503 to retry.
+
+    The COMMIT runs where `CommitPace` says: on the loop while the disk syncs fast, else on the hub's
+    thread pool, so the other requests' parsing, token lookups and reads go on meanwhile (the
+    writers' lock is held either way). The hand-off to a thread is not free: the thread needs the GIL
+    back after the fsync, and the loop keeps it up to the interpreter's switch interval. Elsewhere
+    (threading mode, PostgreSQL, tools, a native thread) `write_tx` is one transaction per write.
+    HALL_COMMIT_OFF_LOOP: "auto" (default), "1" always on the thread pool, "0" always inline.
+    """
+
+    def __init__(self, engine: Engine, hub: Any) -> None:
+        from gevent import monkey
+        from gevent.lock import Semaphore
+        self.engine, self.hub = engine, hub
+        self.writers = Semaphore(1)
+        self.batch: _Batch | None = None
+        self.pace = CommitPace(os.environ.get("HALL_COMMIT_OFF_LOOP", "auto"))
+        self._thread_id = monkey.get_original("threading", "get_ident")
+        self.commits = 0  # batches ended (kept or not) and writes kept: for tests and benches
+        self.kept = 0
+
+    @staticmethod
+    def of(engine: Engine) -> _Group | None:
+        got = engine.__dict__.get("_hall_group", _UNSET)
+        if got is _UNSET:
+            hub = _gevent_hub() if engine.dialect.name == "sqlite" else None
+            got = engine._hall_group = _Group(engine, hub) if hub is not None else None  # type: ignore[attr-defined]
+        if got is None:
+            return None  # PostgreSQL (psycopg waits cooperatively, writers take row locks), or no gevent
+        return got if got._thread_id() == got.hub.thread_ident else None
+
+    def enter(self) -> _Batch:
+        """Wait for this write's turn; its savepoint in the open batch (a new batch if none is open)."""
+        while True:
+            if not self.writers.acquire(timeout=WRITER_WAIT_S):
+                raise sa_exc.OperationalError("BEGIN IMMEDIATE", None, _sqlite_error("database is locked"))
+            batch = self.batch
+            if batch is None or (batch.poison is None and batch.dbapi.in_transaction):
+                break
+            # a write ended the open batch's transaction: joining it would write outside any
+            # transaction (SAVEPOINT would begin one, RELEASE commit it); wait for its end instead
+            batch.poison = batch.poison or _sqlite_error("the transaction was ended under the batch")
+            self.writers.release()
+            batch.done.wait()
+        try:
+            if batch is None:
+                batch = self._open()
+            batch.dbapi.execute("SAVEPOINT " + _SAVEPOINT)
+        except BaseException as err:
+            if batch is not None:
+                batch.poison = batch.poison or err
+            self.writers.release()
+            converted = _as_sa_error(self.engine, "SAVEPOINT", err)
+            if converted is err:
+                raise
+            raise converted from err
+        return batch
+
+    def _open(self) -> _Batch:
+        from gevent import spawn
+        from gevent.event import Event
+        lease = _Lease(self.engine, "write")
+        conn = lease.__enter__()
+        try:
+            tx = conn.begin()  # BEGIN IMMEDIATE (`_sqlite_setup`)
+        except BaseException:
+            lease.release(clean=False)
+            raise
+        batch = self.batch = _Batch(lease, conn, tx, Event())
+        spawn(self._commit, batch)
+        return batch
+
+    def exit(self, batch: _Batch, ok: bool) -> None:
+        """The write is over: keep it in the batch (and wait for the COMMIT), or roll it back alone."""
+        try:
+            dbapi = batch.dbapi
+            if ok:
+                dbapi.execute("RELEASE " + _SAVEPOINT)
+            else:
+                dbapi.execute("ROLLBACK TO " + _SAVEPOINT)
+                dbapi.execute("RELEASE " + _SAVEPOINT)
+            if not dbapi.in_transaction or batch.conn.invalidated:  # SQLite rolled it all back (a full disk)
+                raise _sqlite_error("the transaction was rolled back")
+            if ok:
+                batch.writes += 1
+        except Exception as err:  # the savepoint cannot be ended: nothing of the batch can be trusted
+            log.warning("a write's savepoint could not be ended: its whole batch is rolled back", exc_info=True)
+            batch.poison = batch.poison or err
+        finally:
+            self.writers.release()
+        if not ok:
+            return  # the write's own error goes on (write_tx.__exit__ returns None)
+        batch.done.wait()
+        if batch.error is not None:
+            raise BatchFailed(f"the commit this write shared failed, nothing was kept: {batch.error}") \
+                from batch.error
+
+    def _commit(self, batch: _Batch) -> None:
+        """The batch's COMMIT once the loop has nothing else ready (or SETTLE_MAX_S); then wake its writers."""
+        taken = False
+        try:
+            self._settle()
+            self.writers.acquire()  # after every write queued for its turn before now: they join this batch
+            taken = True
+            self.batch = None
+            if batch.poison is not None:
+                raise batch.poison
+            self._sync(batch.conn)
+            batch.tx.commit()  # SQLAlchemy's bookkeeping (sqlite3 does nothing outside a transaction)
+            self.kept += batch.writes
+        except BaseException as err:
+            batch.error = err
+            try:
+                batch.tx.rollback()
+            except Exception:
+                log.warning("a failed batch could not be rolled back", exc_info=True)
+            if not isinstance(err, Exception):
+                raise  # GreenletExit, KeyboardInterrupt: after the writers are told (finally)
+        finally:
+            if self.batch is batch:
+                self.batch = None
+            batch.lease.release(clean=batch.error is None)
+            self.commits += 1
+            if taken:
+                self.writers.release()
+            batch.done.set()
+
+    def _settle(self) -> None:
+        """Wait until the loop has nothing else ready, or SETTLE_MAX_S: let every pending writer join."""
+        from gevent._waiter import Waiter
+        loop = self.hub.loop
+        waiter = Waiter(self.hub)
+        idle, timer = loop.idle(), loop.timer(SETTLE_MAX_S)
+        idle.start(waiter.switch, None)
+        timer.start(waiter.switch, None)
+        try:
+            waiter.get()
+        finally:
+            idle.stop()
+            timer.stop()
+
+    def _sync(self, conn: Connection) -> None:
+        """COMMIT inline and timed, or on the hub's thread pool (the writers wait, the loop does not)."""
+        dbapi_conn = conn.connection.dbapi_connection
+        try:
+            if self.pace.inline_next():
+                t0 = time.perf_counter()
+                dbapi_conn.commit()  # type: ignore[union-attr]
+                self.pace.observed(time.perf_counter() - t0)
+            else:
+                self.hub.threadpool.apply(dbapi_conn.commit)  # type: ignore[union-attr]
+        except Exception as err:
+            raise _as_sa_error(self.engine, "COMMIT", err) from err
+
+
+_UNSET = object()
+
+
+def _sqlite_error(message: str) -> Exception:
+    import sqlite3
+    return sqlite3.OperationalError(message)
+
+
+def _as_sa_error(engine: Engine, sql: str, err: BaseException) -> BaseException:
+    """A driver's error as SQLAlchemy's (what `db_unavailable` reads); anything else as it is."""
+    dbapi = engine.dialect.loaded_dbapi
+    if isinstance(err, dbapi.Error):
+        return sa_exc.DBAPIError.instance(sql, (), err, dbapi.Error, dialect=engine.dialect)
+    return err
+
+
+class write_tx:  # named as the function it replaced: `with write_tx(engine) as c:`
+    """A write transaction: committed on success, rolled back on any error (under gevent on SQLite,
+    a savepoint in a batch that one COMMIT makes durable: `_Group`)."""
+
+    __slots__ = ("lease", "tx", "group", "batch")
 
     def __init__(self, engine: Engine) -> None:
-        self.lease = _Lease(engine, "write")
+        self.group = _Group.of(engine)
+        if self.group is None:
+            self.lease = _Lease(engine, "write")
 
     def __enter__(self) -> Connection:
+        if self.group is not None:
+            self.batch = self.group.enter()
+            return self.batch.conn
         conn = self.lease.__enter__()
         try:
             self.tx = conn.begin()
@@ -504,6 +777,9 @@ class write_tx:  # named as the function it replaced: `with write_tx(engine) as 
         return conn
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if self.group is not None:
+            self.group.exit(self.batch, kind is None)  # raises BatchFailed if the shared COMMIT failed
+            return
         clean = False
         try:
             self.tx.__exit__(kind, exc, tb)  # commits (rolls back if that fails), or rolls back

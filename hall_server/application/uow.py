@@ -20,19 +20,13 @@ Elsewhere (threading mode, PostgreSQL, tools) the commit is the plain one. HALL_
 """
 from __future__ import annotations
 
-import logging
-import os
-import sys
-import time
-import weakref
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Row
 
 from config import HallDef
 from hall_server import events as ev
@@ -62,115 +56,6 @@ _UPDATE_TICKET = Prepared(update(tickets).where(tickets.c.id == bindparam("b_id"
 _ALLOCATE: dict[bool, Prepared] = {}
 
 
-# ----- the commit off the event loop (gevent + SQLite) ------------------------------------------------
-log = logging.getLogger(__name__)
-WRITER_WAIT_S = 30.0  # as SQLite's busy timeout: past it the writer goes on and SQLite decides
-_WRITERS: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
-
-
-def _gevent_hub() -> Any:
-    """The gevent hub when this process serves under gevent (monkey-patched), else None."""
-    if "gevent" not in sys.modules:
-        return None
-    from gevent import monkey
-    if not monkey.is_module_patched("socket"):
-        return None
-    import gevent
-    return gevent.get_hub()
-
-
-class CommitPace:
-    """Where the next commit runs: inline (on the loop) while the disk syncs fast, else on a thread.
-
-    Inline commits are timed; their moving average (weight AVG_WEIGHT) above OFF_ABOVE_S sends the
-    commits to the thread pool, where they cannot be timed without the GIL's hand-off in the figure,
-    so every PROBE_EVERY-th of them runs inline as a probe; once the average of the probes is below
-    INLINE_BELOW_S, commits run inline again. `mode`: "auto", or "1"/"0" to force one way.
-    """
-
-    OFF_ABOVE_S = 0.002  # fsync slower than this on average: the loop would stall, use the thread pool
-    INLINE_BELOW_S = 0.001  # ... back inline below this (the gap keeps it from flapping)
-    AVG_WEIGHT = 0.2
-    PROBE_EVERY = 50
-
-    def __init__(self, mode: str = "auto") -> None:
-        self.mode = mode if mode in ("0", "1") else "auto"
-        self.off_loop = self.mode == "1"
-        self.sync_s = 0.0  # moving average of the timed (inline) commits
-        self._since_probe = 0
-
-    def inline_next(self) -> bool:
-        """Whether the next commit runs on the loop (and is timed: call `observed` with its duration)."""
-        if self.mode != "auto":
-            return self.mode == "0"
-        if not self.off_loop:
-            return True
-        self._since_probe += 1
-        if self._since_probe >= self.PROBE_EVERY:
-            self._since_probe = 0
-            return True
-        return False
-
-    def observed(self, seconds: float) -> None:
-        """An inline commit took `seconds`."""
-        self.sync_s += self.AVG_WEIGHT * (seconds - self.sync_s)
-        if self.mode != "auto":
-            return
-        if not self.off_loop and self.sync_s > self.OFF_ABOVE_S:
-            self.off_loop = True
-            self._since_probe = 0
-            log.info("commits go to the thread pool: the disk syncs in %.1f ms on average", self.sync_s * 1000)
-        elif self.off_loop and self.sync_s < self.INLINE_BELOW_S:
-            self.off_loop = False
-            log.info("commits run inline again: the disk syncs in %.1f ms on average", self.sync_s * 1000)
-
-
-class _OffLoop:
-    """Per SQLite engine under gevent: the cooperative writers' lock, and the commit where `pace` says."""
-
-    def __init__(self, hub: Any) -> None:
-        from gevent import monkey
-        from gevent.lock import Semaphore
-        self.hub = hub
-        self.writers = Semaphore(1)
-        self.pace = CommitPace(os.environ.get("HALL_COMMIT_OFF_LOOP", "auto"))
-        self._thread_id = monkey.get_original("threading", "get_ident")
-
-    @staticmethod
-    def of(engine: Engine) -> _OffLoop | None:
-        if engine.dialect.name != "sqlite":
-            return None  # PostgreSQL: psycopg waits cooperatively already, and writers do not share one lock
-        got = _WRITERS.get(engine)
-        if got is None:
-            hub = _gevent_hub()
-            if hub is None:
-                return None
-            got = _WRITERS[engine] = _OffLoop(hub)
-        # a native thread of its own (not the loop's): the plain commit, SQLite's busy handler between writers
-        return got if got._thread_id() == got.hub.thread_ident else None
-
-    def commit(self, c: Connection) -> None:
-        """COMMIT inline and timed, or on the hub's thread pool (the calling greenlet waits, the loop does not).
-
-        The transaction is then over in SQLite; SQLAlchemy's own commit that follows finds nothing
-        left to commit (sqlite3's commit() does nothing outside a transaction) and only ends its
-        bookkeeping. A failed COMMIT comes back as SQLAlchemy's error, as an inline one would.
-        """
-        dbapi_conn = c.connection.dbapi_connection
-        try:
-            if self.pace.inline_next():
-                t0 = time.perf_counter()
-                dbapi_conn.commit()  # type: ignore[union-attr]
-                self.pace.observed(time.perf_counter() - t0)
-            else:
-                self.hub.threadpool.apply(dbapi_conn.commit)  # type: ignore[union-attr]
-        except Exception as err:
-            dbapi = c.dialect.loaded_dbapi
-            if isinstance(err, dbapi.Error):
-                raise sa_exc.DBAPIError.instance("COMMIT", None, err, dbapi.Error, dialect=c.dialect) from err
-            raise
-
-
 class UnitOfWork:
     """`with core.uow(hall) as uow:` ... one transaction; publish its outcome after the commit."""
 
@@ -179,42 +64,23 @@ class UnitOfWork:
         self.now: datetime = core.clock()
         self.outcome = Outcome(hall=hall.code)
         self._tx: Any = None
-        self._off: _OffLoop | None = None
-        self._locked = False
         self.c: Connection
 
     def __enter__(self) -> UnitOfWork:
-        self._off = _OffLoop.of(self.core.engine)
-        if self._off is not None:
-            self._locked = bool(self._off.writers.acquire(timeout=WRITER_WAIT_S))
-        try:
-            self._tx = write_tx(self.core.engine)
-            self.c = self._tx.__enter__()
-        except BaseException:
-            self._release()
-            raise
+        self._tx = write_tx(self.core.engine)
+        self.c = self._tx.__enter__()
         return self
-
-    def _release(self) -> None:
-        if self._locked and self._off is not None:
-            self._locked = False
-            self._off.writers.release()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        try:
-            if kind is None:  # writes that belong to the change itself (the SMS outbox rows): same transaction
-                try:
-                    for hook in self.core.bus.in_transaction:
-                        hook(self.c, self.outcome)
-                    if self._off is not None:
-                        self._off.commit(self.c)  # durable before anything below runs
-                except BaseException as err:
-                    self._tx.__exit__(type(err), err, err.__traceback__)
-                    raise
-            self._tx.__exit__(kind, exc, tb)  # commits, or rolls back and lets the error through
-        finally:
-            self._release()
+        if kind is None:  # writes that belong to the change itself (the SMS outbox rows): same transaction
+            try:
+                for hook in self.core.bus.in_transaction:
+                    hook(self.c, self.outcome)
+            except BaseException as err:
+                self._tx.__exit__(type(err), err, err.__traceback__)
+                raise
+        self._tx.__exit__(kind, exc, tb)  # commits (durable before anything below runs), or rolls back
         if kind is None and self.outcome.seq is not None:
             self.core.bus.publish(self.outcome)
 

@@ -77,8 +77,8 @@ def _counter(server, window, token, kiosks_done, got, errors):
                 return
 
 
-def run_hall_under_load(tmp_path, database_url=None):
-    server = launch(tmp_path, database_url)
+def run_hall_under_load(tmp_path, database_url=None, async_mode="threading"):
+    server = launch(tmp_path, database_url, async_mode=async_mode)
     try:
         services = [s["code"] for s in server.api("GET", "/halls/kfs/services").json()]
         tokens = {w: server.login(f"clerk{w}") for w in range(1, WINDOWS + 1)}
@@ -137,6 +137,11 @@ def run_hall_under_load(tmp_path, database_url=None):
 
 def test_load_on_sqlite(tmp_path):
     run_hall_under_load(tmp_path)
+
+
+def test_load_on_sqlite_under_gevent(tmp_path):
+    """The production mode: one event loop, writes grouped under one COMMIT (`storage._Group`)."""
+    run_hall_under_load(tmp_path, async_mode="gevent")
 
 
 @pytest.mark.postgres

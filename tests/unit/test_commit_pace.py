@@ -1,8 +1,8 @@
-"""Where a commit runs under gevent on SQLite (`uow.CommitPace`): inline while the disk syncs fast,
+"""Where a commit runs under gevent on SQLite (`storage.CommitPace`): inline while the disk syncs fast,
 on the thread pool while it is slow, back inline when probes find it fast again."""
 from __future__ import annotations
 
-from hall_server.application.uow import CommitPace
+from hall_server.storage import CommitPace
 
 
 def _run(pace: CommitPace, n: int, seconds: float) -> list[bool]:
