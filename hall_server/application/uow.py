@@ -5,18 +5,9 @@ locks and guarded updates that return the new row (RETURNING: no second read). O
 the transaction commits first, then the outcome goes to the bus; on an error nothing is kept and
 nothing is published.
 
-Under gevent on SQLite (`hall-server run`), the process's writers queue on a cooperative lock
-instead of SQLite's busy handler (which would sleep inside the event loop), and the commit's fsync
-(synchronous=FULL: the WAL is synced before COMMIT returns) runs where it costs least, as the disk
-allows (`CommitPace`): on a disk that syncs fast, on the loop itself; on a slow one (an SD card, a
-busy disk: 1.5 to 8 ms measured), on the hub's thread pool, so that the other requests' parsing,
-token lookups and reads go on meanwhile. Either way the greenlet that commits waits for it (nothing
-is answered or published before the transaction is durable). The hand-off to a thread is not free:
-the thread needs the GIL back after the fsync, and the loop, busy with other requests, keeps it up
-to the interpreter's switch interval while the writers' lock is held; on this machine's fast disk
-that cut call-next with 9 windows from 234 to 164 calls/s (bench_core, HALL_COMMIT_OFF_LOOP=0 vs 1).
-Elsewhere (threading mode, PostgreSQL, tools) the commit is the plain one. HALL_COMMIT_OFF_LOOP:
-"auto" (default), "1" always on the thread pool, "0" always inline (to compare).
+Under gevent on SQLite (`hall-server run`) the transaction is a savepoint in a batch that one
+COMMIT makes durable with the other writes of the moment (`storage._Group`, group commit); the exit
+returns once that COMMIT is done, so nothing is published before the change is durable either way.
 """
 from __future__ import annotations
 

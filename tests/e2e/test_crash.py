@@ -14,8 +14,9 @@ from tests.support import launch
 SERVICES = ["building_permit", "rent_payment", "occupancy_licence_issue", "file_collect"]
 
 
-# gevent on SQLite commits inline while the disk syncs fast (HALL_COMMIT_OFF_LOOP=auto, uow.CommitPace),
-# else on the hub's thread pool: "gevent-thread-pool" forces that path, so both are killed mid-stream
+# gevent on SQLite commits writes in batches (group commit, storage._Group), each batch's COMMIT inline
+# while the disk syncs fast (HALL_COMMIT_OFF_LOOP=auto, storage.CommitPace), else on the hub's thread
+# pool: "gevent-thread-pool" forces that path, so both are killed mid-stream
 @pytest.mark.parametrize("mode", ["threading", "gevent", "gevent-thread-pool"])
 def test_sigkill_while_kiosks_issue(tmp_path, mode):
     env = {"HALL_COMMIT_OFF_LOOP": "1"} if mode == "gevent-thread-pool" else {}
