@@ -491,7 +491,6 @@ class _Lease:
 
 # ----- group commit: SQLite under gevent (the server) ------------------------------------------------
 WRITER_WAIT_S = 30.0  # as SQLite's busy timeout: a writer that waits longer for its turn gets a 503
-SETTLE_MAX_S = 0.002  # a batch commits once the loop has nothing else ready, or after this at most
 _SAVEPOINT = "hall_w"
 
 
@@ -577,9 +576,12 @@ class _Group:
     which would sleep inside the event loop), inside a savepoint of the open batch's transaction: a
     write that fails rolls back to its savepoint and leaves the others' alone. The writer then waits
     for the batch's COMMIT: nothing is answered or published before its write is durable
-    (synchronous=FULL). The batch commits when the loop has nothing else ready (every request that
-    could join has joined), or SETTLE_MAX_S after it opened: one fsync for all the writes of a burst
-    instead of one each. A request alone waits for nothing: the loop is idle at once. If the COMMIT
+    (synchronous=FULL). The COMMIT is a greenlet of its own, spawned when the batch opens: it runs
+    when the loop next runs its callbacks, after the greenlets woken with the first writer (the
+    requests whose data came in with its own), which reach their writes and join. One fsync for the
+    writes of a burst instead of one each, and a request alone waits only for a switch. (Waiting for
+    the loop to be idle made bigger batches, but then a commit waited behind whatever else became
+    ready, a rebuild of the live state included.) If the COMMIT
     fails, or a write breaks the transaction itself (a lost connection, a disk error), nothing of the
     batch is kept and each of its writers gets `BatchFailed`, a 503 to retry.
 
@@ -679,10 +681,9 @@ class _Group:
                 from batch.error
 
     def _commit(self, batch: _Batch) -> None:
-        """The batch's COMMIT once the loop has nothing else ready (or SETTLE_MAX_S); then wake its writers."""
+        """The batch's COMMIT, once the writers ready with the first have joined; then wake them."""
         taken = False
         try:
-            self._settle()
             self.writers.acquire()  # after every write queued for its turn before now: they join this batch
             taken = True
             self.batch = None
@@ -707,20 +708,6 @@ class _Group:
             if taken:
                 self.writers.release()
             batch.done.set()
-
-    def _settle(self) -> None:
-        """Wait until the loop has nothing else ready, or SETTLE_MAX_S: let every pending writer join."""
-        from gevent._waiter import Waiter
-        loop = self.hub.loop
-        waiter = Waiter(self.hub)
-        idle, timer = loop.idle(), loop.timer(SETTLE_MAX_S)
-        idle.start(waiter.switch, None)
-        timer.start(waiter.switch, None)
-        try:
-            waiter.get()
-        finally:
-            idle.stop()
-            timer.stop()
 
     def _sync(self, conn: Connection) -> None:
         """COMMIT inline and timed, or on the hub's thread pool (the writers wait, the loop does not)."""
