@@ -8,6 +8,7 @@ import operator
 import os
 import sys
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -581,9 +582,9 @@ class _Group:
     requests whose data came in with its own), which reach their writes and join. One fsync for the
     writes of a burst instead of one each, and a request alone waits only for a switch. (Waiting for
     the loop to be idle made bigger batches, but then a commit waited behind whatever else became
-    ready, a rebuild of the live state included.) If the COMMIT
-    fails, or a write breaks the transaction itself (a lost connection, a disk error), nothing of the
-    batch is kept and each of its writers gets `BatchFailed`, a 503 to retry.
+    ready, a rebuild of the live state included.) If the COMMIT fails, or a write breaks the
+    transaction itself (a lost connection, a disk error), nothing of the batch is kept and each of
+    its writers gets `BatchFailed`, a 503 to retry.
 
     The COMMIT runs where `CommitPace` says: on the loop while the disk syncs fast, else on the hub's
     thread pool, so the other requests' parsing, token lookups and reads go on meanwhile (the
@@ -596,7 +597,8 @@ class _Group:
     def __init__(self, engine: Engine, hub: Any) -> None:
         from gevent import monkey
         from gevent.lock import Semaphore
-        self.engine, self.hub = engine, hub
+        self._engine = weakref.ref(engine)  # not a strong one: the engine keys this group weakly (`_GROUPS`)
+        self.hub = hub
         self.writers = Semaphore(1)
         self.batch: _Batch | None = None
         self.pace = CommitPace(os.environ.get("HALL_COMMIT_OFF_LOOP", "auto"))
@@ -604,12 +606,18 @@ class _Group:
         self.commits = 0  # batches ended (kept or not) and writes kept: for tests and benches
         self.kept = 0
 
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine()
+        assert engine is not None  # a write_tx in progress holds its engine
+        return engine
+
     @staticmethod
     def of(engine: Engine) -> _Group | None:
-        got = engine.__dict__.get("_hall_group", _UNSET)
+        got = _GROUPS.get(engine, _UNSET)  # weak: the group holds its engine, which must still be freed
         if got is _UNSET:
             hub = _gevent_hub() if engine.dialect.name == "sqlite" else None
-            got = engine._hall_group = _Group(engine, hub) if hub is not None else None  # type: ignore[attr-defined]
+            got = _GROUPS[engine] = _Group(engine, hub) if hub is not None else None
         if got is None:
             return None  # PostgreSQL (psycopg waits cooperatively, writers take row locks), or no gevent
         return got if got._thread_id() == got.hub.thread_ident else None
@@ -723,7 +731,8 @@ class _Group:
             raise _as_sa_error(self.engine, "COMMIT", err) from err
 
 
-_UNSET = object()
+_UNSET: Any = object()
+_GROUPS: weakref.WeakKeyDictionary[Engine, _Group | None] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_error(message: str) -> Exception:
