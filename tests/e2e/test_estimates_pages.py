@@ -188,6 +188,11 @@ def test_one_ticket_one_promise_then_the_phone_follows_it_down(browser, hall):
         kiosk.click('.sector-tile[data-sector="revenues"]')
         tile = f'.service-tile[data-service="{SERVICE}"]'
         expect(kiosk.locator(tile + " .live")).to_have_text("في الانتظار: ٤", timeout=WAIT_MS)
+        # the count comes with the at-once queue_changed, the estimate with the coalesced one (up to a
+        # few seconds later, README): wait until the tile shows the range with people ahead
+        kiosk.wait_for_function("(sel) => { const e = document.querySelector(sel);"
+                                " return e && e.dataset.etaRange && e.dataset.etaRange !== '0,0'; }",
+                                arg=tile + " .eta", timeout=WAIT_MS)
         listed = range_of(kiosk, tile + " .eta")
         shot(kiosk, "kiosk-services-ar-1080x1920")
         kiosk.click(tile)
