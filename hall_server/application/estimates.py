@@ -91,6 +91,7 @@ class LiveView:
     _etas: dict[int, int | None] = field(default_factory=dict)  # waiting ticket id -> seconds, as asked
     _ids: dict[int, policy.Candidate] | None = None
     _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
+    _new_plan: dict[tuple[str, str | None], int | None] = field(default_factory=dict)  # without the caution
     _ahead: dict[tuple[str, bool], int] | None = None  # (service, priority?) -> people ahead of a new ticket
     _positions: dict[int, int] | None = None
 
@@ -181,14 +182,34 @@ class LiveView:
         self._etas[ticket.id] = eta
         return eta
 
-    def eta_newer(self, service: str, priority: str | None, ahead: int | None) -> int | None:
+    def plan_eta_of(self, ticket: policy.Candidate, ahead: int | None = None) -> int | None:
+        """The plan's figure for a waiting ticket, before the near-the-front caution
+        (`estimate.LiveWaits.near`): "you are next" is decided on it. Asked only for a ticket whose
+        cautious figure is already within NEXT_MAX_S, so it is not kept."""
+        if self.live is None:
+            return self.eta_of(ticket, ahead)
+        if self._ids is None:
+            self._ids = {t.id: t for t in self.snap.waiting}
+        known = self._ids.get(ticket.id)
+        if known is None:
+            return self.eta_newer(ticket.service, ticket.priority, ahead, cautious=False)
+        return self.live.ticket(known, cautious=False)
+
+    def eta_newer(self, service: str, priority: str | None, ahead: int | None,
+                  cautious: bool = True) -> int | None:
         """A new ticket's wait when the queue has grown since this view: `ahead` is its place now.
 
         Under a rush the view lags the queue by a moment; each ticket of the same service queued
         since then (what `ahead` counts beyond the view's own count) adds its share of the
         service's windows' time, so back-to-back tickets are not all told "now".
         """
-        eta = self.eta_new(service, priority)
+        if cautious or self.live is None:
+            eta = self.eta_new(service, priority)
+        else:
+            key = (service, priority)
+            if key not in self._new_plan:
+                self._new_plan[key] = self.live.new(service, priority, cautious=False)
+            eta = self._new_plan[key]
         if eta is None or ahead is None:
             return eta
         extra = ahead - self.new_ahead(service, priority)

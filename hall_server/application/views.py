@@ -168,12 +168,18 @@ class Views:
         `known`: the caller gives the position and estimate (issuing); else they are looked up.
         """
         service = self.core.settings.catalog.service(row.service)
+        is_next = False
         if row.status == Status.WAITING.value:
+            me = policy.Candidate(row.id, row.service, row.queued_at, row.priority, row.target_window)
             if not known:
                 ahead = people_ahead(c, hall.code, row.service, row.priority, row.queued_at, row.id)
-                view = self.core.estimates.view(hall, seq)
-                eta = view.eta_of(policy.Candidate(row.id, row.service, row.queued_at, row.priority,
-                                                   row.target_window), ahead)
+                eta = self.core.estimates.view(hall, seq).eta_of(me, ahead)
+            # "you are next" only when nobody of the service is ahead and the call is close: by the
+            # plan's figure, not the cautious one shown near the front (a citizen just called at the
+            # only window may not come, but most do: the figure says minutes, the plan a quarter hour)
+            if ahead == 0 and eta is not None and eta <= estimate.NEXT_MAX_S:
+                plan = self.core.estimates.view(hall, seq).plan_eta_of(me, ahead)
+                is_next = plan is not None and plan <= estimate.NEXT_MAX_S
         else:
             ahead, eta = (0, 0) if row.status in (Status.CALLED.value, Status.SERVING.value) else (None, None)
         return {
@@ -183,9 +189,7 @@ class Views:
             "track_url": f"{self.core.settings.public_url}/t/{row.token}",
             "position": ahead, "eta_seconds": eta,
             "eta_range_seconds": list(r) if (r := estimate.eta_range(eta)) is not None else None,
-            # "you are next" only when nobody of the service is ahead and the call is close
-            "next": row.status == Status.WAITING.value and ahead == 0 and eta is not None
-            and eta <= estimate.NEXT_MAX_S,
+            "next": is_next,
             "issued_at": row.issued_at.isoformat(), "window": row.window if row.status in (
                 Status.CALLED.value, Status.SERVING.value) else None,
             "recall_count": row.recall_count, "request_file": row.request_file,

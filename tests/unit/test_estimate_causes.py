@@ -44,7 +44,7 @@ def test_breaks_due_after_the_call_do_not_lengthen_the_wait():
 
 
 def test_next_at_a_busy_window_is_told_at_most_3x_a_low_quantile_of_what_the_citizen_there_has_left():
-    # a 10-minute ticket 108 s in: on average 7 minutes to go, but 1 in 100 finishes within about 1
+    # a 10-minute ticket 108 s in: on average 7 minutes to go, but a few in 10,000 finish within seconds
     w = WindowNow(3, "open", ("a", "b"), busy_s=108.0, busy_service="c")
     s = snap([w], [cand(1, "b", 2)], p_noshow=0.0)  # everyone comes: the lognormal alone (no-shows below)
     mean_left = estimate.remaining_s(600.0, 108.0, estimate.SERVICE_CV)
@@ -69,7 +69,7 @@ def test_far_from_the_front_the_figure_is_the_plan():
 
 @pytest.mark.parametrize("elapsed", [0.0, 30.0, 120.0, 300.0, 600.0, 1200.0])
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
-def test_near_the_front_the_model_gives_at_most_about_1_in_100_told_3x_their_wait(elapsed, k):
+def test_near_the_front_the_model_gives_at_most_about_near_quantile_told_3x_their_wait(elapsed, k):
     # Draw the wait from the model itself (the current citizen's lognormal time conditioned on
     # `elapsed`, then k lognormal tickets): the figure shown may exceed 3x the real wait (floored at
     # a minute, as the bench judges) for about NEAR_QUANTILE of the draws, not more.
@@ -84,7 +84,7 @@ def test_near_the_front_the_model_gives_at_most_about_1_in_100_told_3x_their_wai
     shown = LiveWaits(s).ticket(s.waiting[k])
     mu = math.log(600.0) - sigma * sigma / 2
     bad = 0
-    n = 4000
+    n = 20_000  # about 4 expected at 1 in 5,000: enough to see a cap at the 1% level (200)
     for _ in range(n):
         left = 0.0
         if elapsed:
@@ -93,7 +93,7 @@ def test_near_the_front_the_model_gives_at_most_about_1_in_100_told_3x_their_wai
             left = x - elapsed
         wait = left + sum(rng.lognormvariate(mu, sigma) for _ in range(k))
         bad += shown > 3 * max(wait, 60.0)
-    assert bad / n <= 2 * estimate.NEAR_QUANTILE + 0.005, (shown, bad)
+    assert bad <= 2 * estimate.NEAR_QUANTILE * n + 4, (shown, bad)
 
 
 def test_a_ticket_long_past_its_typical_time_still_has_some_left():
@@ -153,9 +153,12 @@ def test_scenarios_near_the_front_with_busy_windows_stay_within_3x():
     s = snap(wins, waiting)
     truth, live = simulate_calls(s), LiveWaits(s)
     for t in s.waiting:
-        est = live.ticket(t)
-        assert est <= 3 * max(truth[t.id], 60), (t, est, truth[t.id])
-        assert abs(est - truth[t.id]) <= max(5 * 60, 0.35 * truth[t.id]), (t, est, truth[t.id])
+        est, real = live.ticket(t), truth[t.id]
+        assert est <= 3 * max(real, 60), (t, est, real)
+        if live.plan.slot[t.id][1] <= estimate.NEAR_AHEAD:  # cautious on purpose, within the same upper bound
+            assert real / 4 - 1 <= est <= real + max(5 * 60, 0.35 * real), (t, est, real)
+        else:
+            assert abs(est - real) <= max(5 * 60, 0.35 * real), (t, est, real)
 
 
 # ----- no-shows: the citizen ahead may never come (a mixture, not the lognormal's thin lower tail) -----
@@ -192,35 +195,36 @@ def _draw_wait(rng, s, w, k, typical_s):
 @pytest.mark.parametrize("p", [0.05, 0.2])
 @pytest.mark.parametrize("elapsed", [0.0, 30.0, 120.0, 300.0])
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
-def test_with_no_shows_near_the_front_at_most_about_1_in_100_are_told_3x_their_wait(p, elapsed, k):
+def test_with_no_shows_near_the_front_at_most_about_near_quantile_are_told_3x_their_wait(p, elapsed, k):
     # Draw the wait from the mixture (a called citizen never comes with the hall's share, the window
     # is free at the no-show mark): the figure may exceed 3x the wait (floored at a minute) for about
-    # NEAR_QUANTILE of the draws. The lognormal alone (p_noshow=0) gives up to 1 in 9 here.
+    # NEAR_QUANTILE of the draws. The lognormal alone (p_noshow=0, at 1%) gave up to 1 in 9 here.
     import random
 
     rng = random.Random(k * 1000 + int(elapsed) + int(p * 100))
     w = WindowNow(3, "open", ("a",), busy_s=elapsed or None, busy_service="a" if elapsed else None)
     s = snap([w], [cand(i, "a", 10 - i) for i in range(1, k + 2)], minutes={"a": 10.0}, p_noshow=p)
     shown = LiveWaits(s).ticket(s.waiting[k])
-    n = 4000
+    n = 20_000  # about 4 expected at 1 in 5,000: enough to see a cap at the 1% level (200)
     bad = sum(shown > 3 * max(_draw_wait(rng, s, w, k, 600.0), 60.0) for _ in range(n))
-    assert bad / n <= 2 * estimate.NEAR_QUANTILE + 0.005, (shown, bad)
+    assert bad <= 2 * estimate.NEAR_QUANTILE * n + 4, (shown, bad)
 
 
 def test_the_lognormal_alone_is_too_sure_when_citizens_may_not_come():
-    # what the near-the-front rule said before no-shows were a mode of their own: in a hall where 1 in 5
-    # called citizens never comes, next after a citizen called 2 minutes ago, 9% were told over 3x
+    # what the near-the-front rule said before no-shows were a mode of their own (at its 1% level of
+    # then): in a hall where 1 in 5 called citizens never comes, next after a citizen called 2 minutes
+    # ago, 9% were told over 3x
     import random
 
     rng = random.Random(7)
     w = WindowNow(3, "open", ("a",), busy_s=120.0, busy_service="a")
     s = snap([w], [cand(1, "a", 5)], minutes={"a": 10.0}, p_noshow=0.2)
-    old = LiveWaits(replace(s, p_noshow=0.0)).ticket(s.waiting[0])
+    old = LiveWaits(replace(s, p_noshow=0.0), near_quantile=0.01).ticket(s.waiting[0])
     new = LiveWaits(s).ticket(s.waiting[0])
     n = 4000
     waits = [_draw_wait(rng, s, w, 0, 600.0) for _ in range(n)]
     assert sum(old > 3 * max(x, 60.0) for x in waits) / n > 0.05
-    assert sum(new > 3 * max(x, 60.0) for x in waits) / n <= estimate.NEAR_QUANTILE + 0.005
+    assert sum(new > 3 * max(x, 60.0) for x in waits) <= 2 * estimate.NEAR_QUANTILE * n + 4
 
 
 def test_next_after_a_citizen_who_is_likely_a_no_show_is_told_at_most_3x_what_his_mark_leaves():
@@ -236,20 +240,23 @@ def test_next_after_a_citizen_who_is_likely_a_no_show_is_told_at_most_3x_what_hi
                                                           _memo={}))[1]
     assert shown <= 3 * max(if_no_show, 60.0)
     assert shown <= simulate_calls(s)[1]  # never above the plan
-    # the figure is the cap: NEAR_RATIO x the mixture's 1% quantile (here under a minute: the floor)
+    # the figure is the cap: NEAR_RATIO x the mixture's NEAR_QUANTILE quantile (here under a minute: the floor)
     assert shown == round(estimate.NEAR_RATIO * max(live._near_quantile(3, 0, 0.0, estimate.NEAR_QUANTILE),
                                                     estimate.NEAR_FLOOR_S))
-    # the lognormal alone told him more than 3x what a no-show leaves him
-    assert LiveWaits(replace(s, p_noshow=0.0, _memo={})).ticket(s.waiting[0]) > 3 * max(if_no_show, 60.0)
+    # the lognormal alone (at the 1% level it had) told him more than 3x what a no-show leaves him
+    alone = LiveWaits(replace(s, p_noshow=0.0, _memo={}), near_quantile=0.01)
+    assert alone.ticket(s.waiting[0]) > 3 * max(if_no_show, 60.0)
     # the one behind: one call before him, the citizen at the window or the one ahead may not come
     second = live.ticket(s.waiting[1])
-    assert second <= LiveWaits(replace(s, p_noshow=0.0, _memo={})).ticket(s.waiting[1])
+    assert second <= alone.ticket(s.waiting[1])
 
 
+@pytest.mark.parametrize("quantile, rel", [(0.01, 0.1), (estimate.NEAR_QUANTILE, 0.2)])
 @pytest.mark.parametrize("busy_s, k", [(120.0, 0), (300.0, 1), (30.0, 2), (None, 1)])
-def test_the_cap_is_the_mixtures_quantile(busy_s, k):
-    # the 1% quantile found by bisection on the mixture's CDF against 100,000 draws of the mixture
-    # (Fenton-Wilkinson sums: within 10%)
+def test_the_cap_is_the_mixtures_quantile(busy_s, k, quantile, rel):
+    # the quantile found by bisection on the mixture's CDF against 100,000 draws of the mixture
+    # (Fenton-Wilkinson sums: within 10% at 1%; within 20% this deep in the tail, where the sum's
+    # approximation and the 20 draws below the quantile are both rougher)
     import random
 
     rng = random.Random(11)
@@ -257,10 +264,10 @@ def test_the_cap_is_the_mixtures_quantile(busy_s, k):
     s = snap([w], [cand(i, "a", 10 - i) for i in range(1, k + 2)], minutes={"a": 10.0}, p_noshow=0.2)
     live = LiveWaits(s)
     at = live.plan.calls[s.waiting[k].id]
-    q = live._near_quantile(3, k, at, estimate.NEAR_QUANTILE)
+    q = live._near_quantile(3, k, at, quantile)
     draws = sorted(_draw_wait(rng, s, w, k, 600.0) for _ in range(100_000))
-    truth = draws[int(estimate.NEAR_QUANTILE * len(draws))]
-    assert q == pytest.approx(truth, rel=0.1, abs=5.0)
+    truth = draws[int(quantile * len(draws))]
+    assert q == pytest.approx(truth, rel=rel, abs=5.0)
 
 
 def test_mixture_quantile_solves_the_cdf():
@@ -353,9 +360,12 @@ def test_a_called_citizen_does_have_noshow_weight_growing_while_he_does_not_come
     # the next ticket is told at most 3x what the mark leaves him (90 s), where serving he is not capped so
     w = WindowNow(3, "open", ("a",), busy_s=90.0, busy_service="a", busy_status="called")
     s = snap([w], [cand(1, "a", 5)], minutes={"a": typical / 60.0}, p_noshow=p, noshow_s=ns, show_delays=DELAYS)
-    called = LiveWaits(s).ticket(s.waiting[0])
-    serving = LiveWaits(replace(s, windows=(replace(w, busy_status="serving"),), _memo={})).ticket(s.waiting[0])
-    assert called <= 3 * 90.0 < serving
+    assert LiveWaits(s).ticket(s.waiting[0]) <= 3 * 90.0
+    # serving, he came: only the lognormal's lower tail is left; at the 1% level (this deep in the tail,
+    # NEAR_QUANTILE, both are capped at the minute's floor) the cap is well above what the mark leaves
+    serving = replace(s, windows=(replace(w, busy_status="serving"),), _memo={})
+    assert LiveWaits(s, near_quantile=0.01).ticket(s.waiting[0]) <= 3 * 90.0 < \
+        LiveWaits(serving, near_quantile=0.01).ticket(s.waiting[0])
 
 
 # ----- the spread of a served citizen's window time: learned per service, shrunk ----------------------
