@@ -30,7 +30,10 @@ than 3x, as many as the model's own chances added up to (13.2): its tail, not a 
 allows none, so the level is 1 in 5,000: none on those days, for 0.4-1.5 minutes more mean absolute
 error per scenario (bench/estimates_results.md). The figure near the front is then cautious: down
 to a quarter of the plan's when the citizens before it might finish or not come quickly. Too short
-only keeps a citizen in the hall a little longer.
+only keeps a citizen in the hall a little longer. "You are next" is decided on the plan's figure
+(`LiveWaits.ticket(..., cautious=False)`), not on this cautious one: a few minutes shown because the
+citizen just called at the window might not come is not "next" when most do and the plan says a
+quarter of an hour.
 The predicted wait is a mixture (`LiveWaits.near`): each citizen before the ticket (the one
 at the window, and the k called before it) either never comes, with the hall's no-show share
 (`p_noshow`, learned from past days' calls and shrunk toward NOSHOW_P), and holds the window for
