@@ -278,7 +278,11 @@ class Views:
         if hit is not None and hit[0] == seq:
             return hit[1]
         board = self.board(hall.code)
-        snap = {"board": board, "queue": self.queue_state(hall.code), "seq": board["seq"]}
+        # the estimates of this seq, not a view of a moment ago (as a request may take): the snapshot is
+        # kept for every join until the next change, and the coalesced push that refreshes a stale view
+        # may have gone out before this client joined (a kiosk then showed "now" for 4 waiting)
+        queue = self.queue_state(hall.code, seq=board["seq"], fresh=True)
+        snap = {"board": board, "queue": queue, "seq": board["seq"]}
         with self._board_lock:
             self._joins[hall.code] = (board["seq"], snap)
         return snap

@@ -123,6 +123,23 @@ def test_back_to_back_tickets_are_not_all_told_now_when_the_live_state_lags(app,
     assert view["position"] == 6 and view["eta_seconds"] >= etas[-1]
 
 
+def test_a_join_snapshot_carries_the_estimates_of_its_seq_not_a_shared_view_of_a_moment_ago(app, clock):
+    """A client that joins after a burst gets the estimates of the queue it is shown. The join snapshot
+    is kept for every join until the next change, and the coalesced push that refreshes a lagging view
+    may have gone out before this client joined: a kiosk showed 4 waiting and "now" (CI, e2e)."""
+    app.core.estimates.stale_s = 3600.0  # requests may reuse a view as long as this test runs
+    staff(app, 1, 1)
+    before = app.views.queue_state("kfs")  # a view of the empty queue, shared from now on
+    assert before["eta"][SERVICE] == 0
+    for _ in range(4):
+        app.issue_ticket("kfs", SERVICE)
+    assert app.views.queue_state("kfs")["eta"][SERVICE] == 0  # a request may take the lagging view...
+    snap = app.views.join_snapshot("kfs")
+    assert snap["queue"]["waiting"][SERVICE] == 4
+    assert snap["queue"]["eta"][SERVICE] > 0  # ...a join snapshot may not: 4 wait at the one window
+    assert snap["queue"]["seq"] == snap["seq"]
+
+
 def test_a_cancel_after_a_quiet_spell_does_not_rebuild_the_estimates_in_its_request(tmp_path, clock, monkeypatch):
     """The cancel's own queue_changed goes out at once with the shared live state as it is; the
     broadcaster's coalesced rebuild (another thread) refreshes it. Before, a cancel that came more than
