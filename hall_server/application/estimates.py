@@ -90,8 +90,7 @@ class LiveView:
     build_s: float = 0.0  # how long it took to build (`rebuild_pause`)
     _etas: dict[int, int | None] = field(default_factory=dict)  # waiting ticket id -> seconds, as asked
     _ids: dict[int, policy.Candidate] | None = None
-    _new: dict[tuple[str, str | None], int | None] = field(default_factory=dict)
-    _new_plan: dict[tuple[str, str | None], int | None] = field(default_factory=dict)  # without the caution
+    _new: dict[tuple[str, str | None, bool], int | None] = field(default_factory=dict)  # (service, priority, cautious)
     _ahead: dict[tuple[str, bool], int] | None = None  # (service, priority?) -> people ahead of a new ticket
     _positions: dict[int, int] | None = None
 
@@ -152,15 +151,25 @@ class LiveView:
             self._ahead = dict(counts)
         return self._ahead.get((service, priority is not None), 0)
 
-    def eta_new(self, service: str, priority: str | None = None) -> int | None:
-        """Seconds until a ticket of `service` issued now is called (memoised per view)."""
-        key = (service, priority)
+    def eta_new(self, service: str, priority: str | None = None, cautious: bool = True) -> int | None:
+        """Seconds until a ticket of `service` issued now is called (memoised per view).
+
+        `cautious=False`: the plan's figure, without the near-the-front cap (`estimate.LiveWaits.near`).
+        """
+        cautious = cautious or self.live is None  # the other estimators have no cap
+        key = (service, priority, cautious)
         if key not in self._new:
             if self.live is not None:
-                self._new[key] = self.live.new(service, priority)
+                self._new[key] = self.live.new(service, priority, cautious)
             else:
                 self._new[key] = estimate.ESTIMATORS[self.estimator](self.snap, service, priority)
         return self._new[key]
+
+    def _known(self, ticket: policy.Candidate) -> policy.Candidate | None:
+        """The view's own entry for a waiting ticket; None when it is newer than the view."""
+        if self._ids is None:
+            self._ids = {t.id: t for t in self.snap.waiting}
+        return self._ids.get(ticket.id)
 
     def eta_of(self, ticket: policy.Candidate, ahead: int | None = None) -> int | None:
         """Seconds until a waiting ticket is called; a ticket newer than the view counts as new.
@@ -170,9 +179,7 @@ class LiveView:
         """
         if ticket.id in self._etas:
             return self._etas[ticket.id]
-        if self._ids is None:
-            self._ids = {t.id: t for t in self.snap.waiting}
-        known = self._ids.get(ticket.id)
+        known = self._known(ticket)
         if known is None:
             return self.eta_newer(ticket.service, ticket.priority, ahead)
         if self.live is not None:
@@ -188,9 +195,7 @@ class LiveView:
         cautious figure is already within NEXT_MAX_S, so it is not kept."""
         if self.live is None:
             return self.eta_of(ticket, ahead)
-        if self._ids is None:
-            self._ids = {t.id: t for t in self.snap.waiting}
-        known = self._ids.get(ticket.id)
+        known = self._known(ticket)
         if known is None:
             return self.eta_newer(ticket.service, ticket.priority, ahead, cautious=False)
         return self.live.ticket(known, cautious=False)
@@ -203,13 +208,7 @@ class LiveView:
         since then (what `ahead` counts beyond the view's own count) adds its share of the
         service's windows' time, so back-to-back tickets are not all told "now".
         """
-        if cautious or self.live is None:
-            eta = self.eta_new(service, priority)
-        else:
-            key = (service, priority)
-            if key not in self._new_plan:
-                self._new_plan[key] = self.live.new(service, priority, cautious=False)
-            eta = self._new_plan[key]
+        eta = self.eta_new(service, priority, cautious)
         if eta is None or ahead is None:
             return eta
         extra = ahead - self.new_ahead(service, priority)

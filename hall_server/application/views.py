@@ -171,14 +171,16 @@ class Views:
         is_next = False
         if row.status == Status.WAITING.value:
             me = policy.Candidate(row.id, row.service, row.queued_at, row.priority, row.target_window)
+            view = None
             if not known:
                 ahead = people_ahead(c, hall.code, row.service, row.priority, row.queued_at, row.id)
-                eta = self.core.estimates.view(hall, seq).eta_of(me, ahead)
+                view = self.core.estimates.view(hall, seq)
+                eta = view.eta_of(me, ahead)
             # "you are next" only when nobody of the service is ahead and the call is close: by the
             # plan's figure, not the cautious one shown near the front (a citizen just called at the
             # only window may not come, but most do: the figure says minutes, the plan a quarter hour)
             if ahead == 0 and eta is not None and eta <= estimate.NEXT_MAX_S:
-                plan = self.core.estimates.view(hall, seq).plan_eta_of(me, ahead)
+                plan = (view or self.core.estimates.view(hall, seq)).plan_eta_of(me, ahead)
                 is_next = plan is not None and plan <= estimate.NEXT_MAX_S
         else:
             ahead, eta = (0, 0) if row.status in (Status.CALLED.value, Status.SERVING.value) else (None, None)
